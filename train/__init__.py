@@ -1,0 +1,1 @@
+"""Stage 1 of the pipeline (installed as ``edgeyolo.train``): loss, training loop, validation."""
