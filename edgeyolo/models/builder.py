@@ -114,21 +114,26 @@ def _fmt_from(f: Any, shown: list) -> str:
 
 
 @torch.no_grad()
-def _probe_strides(run, module: nn.Module, size: int = 64) -> list[int]:
-    """Strides of the feature maps ``run`` returns, from one forward of a size x size zero image."""
-    was_training = module.training
-    module.eval()
-    outs = run(torch.zeros(1, 3, size, size))
-    module.train(was_training)
-    return [size // o.shape[-2] for o in outs]
+def _probe_strides(model: YOLO, size: int = 64) -> tuple[list[int], list[int]]:
+    """Strides of the backbone taps and of the neck outputs, from one forward of a zero image."""
+    was_training = model.training
+    model.eval()
+    taps = model.backbone(torch.zeros(1, 3, size, size))
+    outs = model.neck(*taps)
+    model.train(was_training)
+    return [size // t.shape[-2] for t in taps], [size // o.shape[-2] for o in outs]
 
 
-def build_model(model: str | Path | dict[str, Any], nc: int | None = None) -> YOLO:
+def build_model(model: str | Path | dict[str, Any], nc: int | None = None, device: str | torch.device | None = None) -> YOLO:
     """Build a YOLO from a zoo name (``yolov4s-mbv3s``), a YAML path or a config dict.
 
-    ``nc`` overrides the config's class count. Weights are initialised as PyTorch_YOLOv4 does
+    ``nc`` overrides the config's class count. ``device="meta"`` builds without allocating or
+    initialising weights (instant even for the X models): enough for shapes, counts and FLOPs. Weights are initialised as PyTorch_YOLOv4 does
     (Detect's prior biases at 640; BN settings per block, see ``blocks.conv.BN_KW``).
     """
+    if device is not None:
+        with torch.device(device):
+            return build_model(model, nc)
     cfg = load_config(model)
     if nc is not None:
         cfg["nc"] = int(nc)
@@ -146,8 +151,6 @@ def build_model(model: str | Path | dict[str, Any], nc: int | None = None) -> YO
             raise ValueError(f"tap {name} = row {row} is outside the backbone's {len(bb_ch)} rows")
     backbone.outputs = list(taps.values())
     tap_ch = [bb_ch[r] for r in taps.values()]
-    tap_strides = _probe_strides(backbone, backbone)
-    feature_info = [FeatureInfo(n, r, c, s) for (n, r), c, s in zip(taps.items(), tap_ch, tap_strides)]
 
     head_rows = cfg["head"]
     if not head_rows or head_rows[-1][2] != "Detect":
@@ -161,8 +164,9 @@ def build_model(model: str | Path | dict[str, Any], nc: int | None = None) -> YO
     det_info = RowInfo(len(bb_rows) + len(neck_rows), "head", str([len(bb_rows) + j for j in det_src]), 1,
                        "Detect", [head.nc, cfg["anchors"], det_ch], head)
 
-    yolo = YOLO(backbone, neck, head, cfg, feature_info, bb_infos + neck_infos + [det_info])
-    strides = _probe_strides(lambda x: yolo.neck(*yolo.backbone(x)), yolo)
-    head.stride.copy_(torch.tensor(strides, dtype=torch.float32))
-    head.init_biases()
+    yolo = YOLO(backbone, neck, head, cfg, [], bb_infos + neck_infos + [det_info])
+    tap_strides, strides = _probe_strides(yolo)
+    yolo.feature_info = [FeatureInfo(n, r, c, s) for (n, r), c, s in zip(taps.items(), tap_ch, tap_strides)]
+    head.stride.copy_(torch.tensor(strides, dtype=torch.float32, device=head.stride.device))
+    head.init_biases(strides)
     return yolo

@@ -59,9 +59,9 @@ class Detect(nn.Module):
         return torch.cat(out, 1)
 
     @torch.no_grad()
-    def init_biases(self, image_size: int = 640) -> None:
+    def init_biases(self, strides: list[float], image_size: int = 640) -> None:
         """Prior biases of PyTorch_YOLOv4: objectness for ~8 objects per 640 image, classes at 0.6/nc."""
-        for conv, s in zip(self.m, self.stride.tolist()):
+        for conv, s in zip(self.m, strides):
             b = conv.bias.view(self.na, self.no)
             b[:, 4] += math.log(8 / (image_size / s) ** 2)
             b[:, 5:] += math.log(0.6 / (self.nc - 0.99))

@@ -1,0 +1,105 @@
+"""``edgeyolo data``: check a dataset, convert COCO, generate the synthetic set, show samples.
+
+Bad input raises a one-line ``ValueError`` naming the file; ``edgeyolo.cli.main`` prints it as
+``edgeyolo: error: ...`` and exits 1.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .config import SPLITS, load_data_config
+from .scan import scan_split
+
+
+@click.group()
+def data() -> None:
+    """Datasets: check labels, convert COCO, generate the synthetic set, show what the model sees."""
+
+
+@data.command()
+@click.option("--data", "data_yaml", required=True, type=click.Path(dir_okay=False), help="Ultralytics data YAML.")
+@click.option("--no-cache", is_flag=True, help="Rescan every file instead of reading the label cache.")
+def check(data_yaml: str, no_cache: bool) -> None:
+    """Check every image and label: print each problem with file and line, and per-class counts.
+
+    Exits non-zero when a split has no usable image."""
+    cfg = load_data_config(data_yaml)
+    scans = [scan_split(cfg, s, use_cache=not no_cache, log=False) for s in SPLITS if cfg.sources(s)]
+    for scan in scans:
+        click.echo(scan.summary())
+        for p in scan.problems:
+            click.echo(f"  {p}")
+    width = max(len(n) for n in [*cfg.names, "class"])
+    header = f"{'class':<{width}}" + "".join(f"  {s.split + ' images':>14}  {s.split + ' boxes':>13}" for s in scans)
+    click.echo("\n" + header)
+    counts = [scan.class_counts(cfg.nc) for scan in scans]
+    for c, name in enumerate(cfg.names):
+        click.echo(f"{name:<{width}}" + "".join(f"  {int(im[c]):>14}  {int(bx[c]):>13}" for im, bx in counts))
+    empty = [scan.split for scan in scans if not scan.im_files]
+    if empty:
+        raise ValueError(f"{cfg.source}: no usable image in split {', '.join(empty)}")
+    n_problems = sum(len(s.problems) for s in scans)
+    click.echo(f"\n{n_problems} problem(s) found" if n_problems else "\nno problems found")
+
+
+@data.command()
+@click.option("--ann", required=True, type=click.Path(dir_okay=False), help="COCO instances_*.json.")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="Folder of that JSON's images.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
+@click.option("--classes", default="motorcycle,car,bus,truck", show_default=True,
+              help="Comma-separated COCO class names; class ids follow this order.")
+@click.option("--drop-empty", is_flag=True, help="Leave out images with none of the classes.")
+@click.option("--mode", type=click.Choice(["symlink", "hardlink", "copy"]), default="symlink", show_default=True,
+              help="How images are placed in the output.")
+@click.option("--split", default=None, help="Split folder name (default from the JSON name, e.g. val2017).")
+def coco(ann: str, images: str, out: str, classes: str, drop_empty: bool, mode: str, split: str | None) -> None:
+    """Write a YOLO-format subset of a COCO annotation file, and its data YAML."""
+    from .coco import convert_coco
+
+    r = convert_coco(ann, images, out, classes, keep_empty=not drop_empty, mode=mode, split=split)
+    click.echo(f"{r.split}: {r.images} images ({r.empty} without objects), {r.boxes} boxes; skipped "
+               f"{r.crowd} crowd and {r.bad_boxes} zero-size boxes; left out {r.dropped} images without the classes")
+    click.echo("per class: " + ", ".join(f"{k} {v}" for k, v in r.per_class.items()))
+    if r.missing:
+        click.echo(f"warning: {len(r.missing)} images not found in {images} (first: {r.missing[0]})", err=True)
+    click.echo(f"wrote {r.yaml_path}")
+
+
+@data.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (must not exist).")
+@click.option("--train", "n_train", default=800, show_default=True, help="Training images.")
+@click.option("--val", "n_val", default=160, show_default=True, help="Validation images.")
+@click.option("--imgsz", default=320, show_default=True, help="Long image side in pixels.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int, force: bool) -> None:
+    """Generate the deterministic synthetic detection set (motorcycle, car, bus, truck)."""
+    from .synthetic import generate_synthetic
+
+    click.echo(f"wrote {generate_synthetic(out, n_train, n_val, imgsz, seed, force=force)}")
+
+
+@data.command()
+@click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
+              help="Ultralytics data YAML (default: the built-in synthetic set).")
+@click.option("--split", type=click.Choice(list(SPLITS)), default="train", show_default=True)
+@click.option("--augment", is_flag=True, help="Show training augmentation (mosaic, affine, HSV, flips).")
+@click.option("--imgsz", default=640, show_default=True, help="Image size fed to the model.")
+@click.option("-n", "--num", default=16, show_default=True, help="Number of images.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the augmentation draws.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="PNG to write (default runs/data/<split>[_augment].png).")
+def show(data_yaml: str | None, split: str, augment: bool, imgsz: int, num: int, seed: int, out: str | None) -> None:
+    """Write a PNG grid of images with their boxes and class names."""
+    from .dataset import DetectionDataset
+    from .show import plot_samples
+    from .synthetic import synthetic_data_yaml
+
+    cfg = load_data_config(data_yaml or synthetic_data_yaml())
+    if not cfg.sources(split):
+        raise ValueError(f"{cfg.source}: has no {split!r} split")
+    ds = DetectionDataset(cfg, split, imgsz, augment=augment)
+    path = plot_samples(ds, Path(out or f"runs/data/{split}{'_augment' if augment else ''}.png"), n=num, seed=seed)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,68 @@
+"""Non-maximum suppression of decoded YOLO outputs (YOLOv5's ``non_max_suppression``, torch).
+
+``edgeyolo.ops.nms_numpy`` is the torch-free twin used by the runtime; both follow the same steps
+so that they keep the same boxes (tests/test_nms.py checks it).
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import batched_nms
+
+from .boxes import xywh2xyxy
+
+MAX_NMS = 30000  # candidates kept (by score) before NMS, as YOLOv5: bounds the NMS cost at low conf_thres
+
+
+def _check_args(pred_shape: tuple[int, ...], conf_thres: float, iou_thres: float, max_det: int) -> None:
+    """Shared by the torch and numpy versions so both reject the same inputs with the same words."""
+    if len(pred_shape) != 3 or pred_shape[-1] < 6:
+        raise ValueError(f"pred must have shape (B, N, 5 + nc) with nc >= 1, got {tuple(pred_shape)}")
+    if not 0.0 <= conf_thres <= 1.0:
+        raise ValueError(f"conf_thres must be in [0, 1], got {conf_thres}")
+    if not 0.0 <= iou_thres <= 1.0:
+        raise ValueError(f"iou_thres must be in [0, 1], got {iou_thres}")
+    if max_det < 1:
+        raise ValueError(f"max_det must be >= 1, got {max_det}")
+
+
+def non_max_suppression(pred: torch.Tensor, conf_thres: float = 0.001, iou_thres: float = 0.65,
+                        classes: list[int] | None = None, agnostic: bool = False, multi_label: bool = True,
+                        max_det: int = 300, max_wh: int = 7680) -> list[torch.Tensor]:
+    """Per-image NMS of ``pred`` (B, N, 5 + nc) = cx, cy, w, h (pixels), objectness, class probs
+    (``Detect.decode`` output) -> B tensors (n, 6) = x1, y1, x2, y2, conf, cls, sorted by conf.
+
+    conf = objectness * class probability (YOLOv5). ``multi_label``: a box is kept once per class
+    whose conf > ``conf_thres`` (validation, better mAP), otherwise only for its best class.
+    ``classes`` keeps only those class ids; ``agnostic`` suppresses across classes. Boxes with a
+    side >= ``max_wh`` pixels are dropped as degenerate (the class separation itself is left to
+    ``torchvision.ops.batched_nms``, which offsets boxes per class or loops over classes).
+    """
+    _check_args(tuple(pred.shape), conf_thres, iou_thres, max_det)
+    nc = pred.shape[2] - 5
+    multi_label &= nc > 1  # one class: the best class is the only class
+    out = [torch.zeros((0, 6), device=pred.device, dtype=pred.dtype)] * pred.shape[0]
+    for bi, x in enumerate(pred):  # x (N, 5 + nc)
+        x = x[x[:, 4] > conf_thres]  # objectness alone bounds conf: a cheap first cut
+        x = x[(x[:, 2:4] < max_wh).all(1)]
+        if not x.shape[0]:
+            continue
+        conf_all = x[:, 5:] * x[:, 4:5]  # (n, nc) conf = obj * cls
+        box = xywh2xyxy(x[:, :4])  # (n, 4)
+        if multi_label:
+            i, j = (conf_all > conf_thres).nonzero(as_tuple=False).T
+            box, conf, cls = box[i], conf_all[i, j], j
+        else:
+            conf, cls = conf_all.max(1)
+            keep = conf > conf_thres
+            box, conf, cls = box[keep], conf[keep], cls[keep]
+        if classes is not None:
+            keep = torch.isin(cls, torch.as_tensor(classes, device=cls.device))
+            box, conf, cls = box[keep], conf[keep], cls[keep]
+        if not box.shape[0]:
+            continue
+        order = conf.argsort(descending=True, stable=True)[:MAX_NMS]
+        box, conf, cls = box[order], conf[order], cls[order]
+        idxs = torch.zeros_like(cls) if agnostic else cls
+        keep = batched_nms(box, conf, idxs, iou_thres)[:max_det]  # sorted by decreasing conf
+        out[bi] = torch.cat((box[keep], conf[keep, None], cls[keep, None].to(box.dtype)), 1)
+    return out

@@ -1,0 +1,83 @@
+"""Collation, the DataLoader factory (seeded workers, DistributedSampler) and ``data show``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
+
+from edgeyolo.cli import main
+from edgeyolo.data import DetectionDataset, build_dataloader, generate_synthetic
+from edgeyolo.data.loader import RectBatchSampler
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_synthetic(tmp_path_factory.mktemp("loader") / "s", n_train=12, n_val=5, imgsz=96)
+
+
+def test_collate(synth: Path) -> None:
+    ds = DetectionDataset(synth, "val", 96, augment=False)
+    batch = [ds[i] for i in range(3)]
+    imgs, targets, paths, shapes = DetectionDataset.collate_fn(batch)
+    assert imgs.shape == (3, 3, 96, 96) and imgs.dtype == torch.uint8
+    assert targets.shape == (sum(len(b[1]) for b in batch), 6)
+    assert targets[:, 0].tolist() == [i for i, b in enumerate(batch) for _ in range(len(b[1]))]
+    assert paths == tuple(ds.im_files[:3]) and shapes[0][0] == tuple(ds.shapes[0])
+
+
+def _first_batch(ds: DetectionDataset, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    loader = build_dataloader(ds, batch_size=4, workers=2, shuffle=True, seed=seed)
+    imgs, targets, _, _ = next(iter(loader))
+    return imgs, targets
+
+
+def test_seeded_workers_reproducible(synth: Path) -> None:
+    ds = DetectionDataset(synth, "train", 64, augment=True)
+    a, b, c = _first_batch(ds, 0), _first_batch(ds, 0), _first_batch(ds, 1)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_loader_defaults_and_rect_val(synth: Path) -> None:
+    plain = build_dataloader(DetectionDataset(synth, "val", 96, augment=False), batch_size=2, workers=0)
+    assert plain.sampler.__class__.__name__ == "SequentialSampler" and plain.pin_memory == torch.cuda.is_available()
+    ds = DetectionDataset(synth, "val", 96, augment=False, rect=True, batch_size=2)
+    loader = build_dataloader(ds, batch_size=2, workers=0)
+    assert len(loader) == 3
+    for k, (imgs, _, _, _) in enumerate(loader):  # each batch has its own aspect-ratio shape
+        assert list(imgs.shape[2:]) == ds.batch_shapes[k].tolist()
+    with pytest.raises(ValueError, match="cannot be shuffled"):
+        build_dataloader(ds, batch_size=2, shuffle=True)
+    # two ranks: whole batches 0, 2 and 1
+    assert RectBatchSampler(ds.batch_index, 0, 2).batches == [[0, 1], [4]]
+    assert RectBatchSampler(ds.batch_index, 1, 2).batches == [[2, 3]]
+
+
+def test_distributed_sampler(synth: Path, tmp_path: Path) -> None:
+    ds = DetectionDataset(synth, "val", 64, augment=False)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        loader = build_dataloader(ds, batch_size=2, workers=0, shuffle=True, distributed=True, seed=5)
+        assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.shuffle
+        assert loader.sampler.seed == 5 and len(list(loader)) == 3
+        # auto-detection: a one-process group is not distributed training
+        assert not isinstance(build_dataloader(ds, 2, workers=0).sampler, DistributedSampler)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_show(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "grid.png"
+    main(["data", "show", "--data", str(synth), "--augment", "--imgsz", "64", "-n", "5", "--out", str(out)])
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert cv2.imread(str(out)).shape == (2 * 64, 3 * 64, 3)  # 5 tiles in a 3-column grid
+    out2 = tmp_path / "val.png"
+    main(["data", "show", "--data", str(synth), "--split", "val", "--imgsz", "96", "-n", "4", "--out", str(out2)])
+    assert cv2.imread(str(out2)).shape == (192, 192, 3)
+    with pytest.raises(SystemExit):
+        main(["data", "show", "--data", str(synth), "--split", "test", "--out", str(out2)])
+    assert "has no 'test' split" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""YOLOLoss: the YOLOv4 loss of PyTorch_YOLOv4 (u5 branch) / YOLOv5's ``ComputeLoss``.
+
+* assignment: a target goes to every anchor whose w and h ratios to it are within ``anchor_t``
+  (max(r, 1/r) < 4), in its own cell and in the two nearest neighbour cells (the g = 0.5 rule:
+  left if the centre is in the left half of its cell, else right; same for up / down; never past
+  the first / last cell), so up to 3 cells per matched anchor;
+* box: CIoU of the decoded prediction (xy = 2 sigmoid - 0.5 relative to the cell, wh = (2 sigmoid)^2
+  * anchor, grid units) and the target, loss mean(1 - CIoU);
+* objectness: BCE on every cell, target (1 - gr) + gr * CIoU.detach().clamp(0) at the assigned
+  cells, levels weighted 4.0 / 1.0 / 0.4 (P3 / P4 / P5);
+* class: BCE at the assigned cells (targets 1 - eps/2 and eps/2 with label smoothing eps), skipped
+  for one class.
+
+Loss = (box * lbox + obj * lobj + cls * lcls) * batch_size with the gains of ``hyp`` scaled as
+YOLOv5's train.py: box *= 3/nl, cls *= nc/80 * 3/nl, obj *= (imgsz/640)^2 * 3/nl.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torchvision.ops import complete_box_iou_loss, sigmoid_focal_loss
+
+from edgeyolo.ops.boxes import xywh2xyxy
+
+BALANCE_3 = (4.0, 1.0, 0.4)  # objectness weight per level P3, P4, P5 (small objects count more)
+_OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32)  # own cell, l, u, r, d
+_G = 0.5  # neighbour-cell rule: a centre within 0.5 of a cell edge also trains the cell beyond it
+
+
+class LevelTargets(NamedTuple):
+    """Targets assigned on one level, one row per (target, anchor, cell) assignment."""
+
+    b: torch.Tensor  # (n,) image index in the batch
+    a: torch.Tensor  # (n,) anchor index
+    gj: torch.Tensor  # (n,) cell row
+    gi: torch.Tensor  # (n,) cell column
+    tbox: torch.Tensor  # (n, 4) target cx, cy relative to the cell's corner, w, h (grid units)
+    anchors: torch.Tensor  # (n, 2) the anchor's w, h (grid units)
+    tcls: torch.Tensor  # (n,) class
+
+
+def ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Elementwise complete IoU of (n, 4) and (n, 4) cx, cy, w, h boxes -> (n,).
+
+    ``torchvision.ops.complete_box_iou_loss`` is 1 - CIoU with the same formula and eps as
+    YOLOv5's ``bbox_iou(CIoU=True)`` (alpha under no_grad in both); tests/test_loss.py checks it.
+    """
+    return 1.0 - complete_box_iou_loss(xywh2xyxy(box1), xywh2xyxy(box2), reduction="none", eps=eps)
+
+
+def _detect_head(model: nn.Module) -> nn.Module:
+    model = model.module if hasattr(model, "module") else model  # DDP / DataParallel
+    head = getattr(model, "head", None)
+    if head is None or not all(hasattr(head, k) for k in ("anchors", "stride", "nc", "na", "nl")):
+        raise ValueError(f"{type(model).__name__} has no Detect head at .head (anchors, stride, nc, na, nl)")
+    return head
+
+
+class YOLOLoss:
+    """``loss, items = YOLOLoss(model, hyp)(raw, targets)``; see the module docstring.
+
+    raw: the model's training output [(B, na, ny, nx, 5 + nc)] per level; targets (N, 6) =
+    image index, class, cx, cy, w, h normalised to the input image. Returns the scalar loss (sum of
+    the weighted parts times the batch size, what YOLOv5 backpropagates) and the detached (3,)
+    [box, obj, cls] parts.
+    """
+
+    def __init__(self, model: nn.Module, hyp: dict[str, Any], imgsz: int = 640):
+        self.head = _detect_head(model)
+        self.nc, self.na, self.nl = int(self.head.nc), int(self.head.na), int(self.head.nl)
+        if self.nl != 3:
+            raise ValueError(f"YOLOLoss expects 3 detection levels (P3, P4, P5), got {self.nl}")
+        missing = [k for k in ("box", "obj", "cls", "anchor_t") if k not in hyp]
+        if missing:
+            raise ValueError(f"hyp is missing {', '.join(missing)}")
+        s = 3 / self.nl
+        self.box_gain = float(hyp["box"]) * s
+        self.cls_gain = float(hyp["cls"]) * self.nc / 80 * s
+        self.obj_gain = float(hyp["obj"]) * (imgsz / 640) ** 2 * s
+        self.anchor_t = float(hyp["anchor_t"])
+        self.cls_pw, self.obj_pw = float(hyp.get("cls_pw", 1.0)), float(hyp.get("obj_pw", 1.0))
+        self.fl_gamma = float(hyp.get("fl_gamma", 0.0))
+        eps = float(hyp.get("label_smoothing", 0.0))
+        self.cp, self.cn = 1.0 - 0.5 * eps, 0.5 * eps  # positive / negative class targets
+        self.gr = 1.0  # objectness target = CIoU (YOLOv5's model.gr)
+        self.balance = BALANCE_3
+
+    def _bce(self, logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
+        """Mean BCE-with-logits; focal (YOLOv5's FocalLoss, alpha 0.25) when fl_gamma > 0."""
+        if self.fl_gamma > 0:
+            # torchvision's sigmoid_focal_loss has no pos_weight; YOLOv5's FocalLoss wraps a BCE
+            # with pos_weight 1 in the scratch hyps, which is what this matches.
+            return sigmoid_focal_loss(logits, target, alpha=0.25, gamma=self.fl_gamma, reduction="mean")
+        pw = torch.tensor([pos_weight], device=logits.device, dtype=logits.dtype)
+        return nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)
+
+    def anchors_grid(self) -> torch.Tensor:
+        """(nl, na, 2) anchors in grid units of their level (read at each call: autoanchor may change them)."""
+        return self.head.anchors / self.head.stride.view(-1, 1, 1)
+
+    def build_targets(self, raw: list[torch.Tensor], targets: torch.Tensor) -> list[LevelTargets]:
+        """Assign (N, 6) targets to anchors and cells of each level (YOLOv5's ``build_targets``)."""
+        if targets.ndim != 2 or targets.shape[1] != 6:
+            raise ValueError(f"targets must have shape (N, 6) = image, class, cx, cy, w, h; got {tuple(targets.shape)}")
+        device = raw[0].device
+        targets = targets.to(device=device, dtype=torch.float32)
+        na, nt = self.na, targets.shape[0]
+        ai = torch.arange(na, device=device, dtype=torch.float32).view(na, 1).repeat(1, nt)  # (na, nt)
+        t_all = torch.cat((targets.repeat(na, 1, 1), ai[..., None]), 2)  # (na, nt, 7): ..., anchor index
+        off = _OFFSETS.to(device) * _G  # (5, 2)
+        anchors_all = self.anchors_grid().to(device=device, dtype=torch.float32)
+        out = []
+        for i, p in enumerate(raw):
+            ny, nx = p.shape[2], p.shape[3]
+            gain = torch.tensor([1, 1, nx, ny, nx, ny, 1], device=device, dtype=torch.float32)
+            t = t_all * gain  # (na, nt, 7) boxes in grid units
+            anchors = anchors_all[i]  # (na, 2)
+            if nt:
+                r = t[..., 4:6] / anchors[:, None]  # (na, nt, 2) wh ratios
+                t = t[torch.max(r, 1 / r).max(2)[0] < self.anchor_t]  # (m, 7) matched pairs
+                gxy = t[:, 2:4]
+                gxi = gain[[2, 3]] - gxy  # distance to the right / bottom edge
+                j, k = ((gxy % 1 < _G) & (gxy > 1)).T  # left, up neighbours
+                l, m = ((gxi % 1 < _G) & (gxi > 1)).T  # right, down neighbours
+                sel = torch.stack((torch.ones_like(j), j, k, l, m))  # (5, m)
+                t = t.repeat((5, 1, 1))[sel]  # (n, 7)
+                offsets = (torch.zeros_like(gxy)[None] + off[:, None])[sel]  # (n, 2)
+            else:
+                t, offsets = t_all[0], torch.zeros((0, 2), device=device)
+            b, c = t[:, 0].long(), t[:, 1].long()
+            gxy, gwh, a = t[:, 2:4], t[:, 4:6], t[:, 6].long()
+            gij = (gxy - offsets).long()
+            gi, gj = gij[:, 0].clamp(0, nx - 1), gij[:, 1].clamp(0, ny - 1)
+            # tbox xy is relative to the unclamped cell, as YOLOv5 (differs only for centres outside the image)
+            out.append(LevelTargets(b, a, gj, gi, torch.cat((gxy - gij, gwh), 1), anchors[a], c))
+        return out
+
+    def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(raw) != self.nl:
+            raise ValueError(f"expected {self.nl} level outputs, got {len(raw)}")
+        device = raw[0].device
+        lbox = torch.zeros((), device=device)
+        lobj = torch.zeros((), device=device)
+        lcls = torch.zeros((), device=device)
+        for i, (p, tg) in enumerate(zip(raw, self.build_targets(raw, targets))):
+            tobj = torch.zeros(p.shape[:4], device=device, dtype=p.dtype)  # (B, na, ny, nx)
+            n = tg.b.shape[0]
+            if n:
+                ps = p[tg.b, tg.a, tg.gj, tg.gi]  # (n, 5 + nc) predictions at the assigned cells
+                pxy = ps[:, :2].sigmoid() * 2 - 0.5
+                pwh = (ps[:, 2:4].sigmoid() * 2) ** 2 * tg.anchors
+                iou = ciou(torch.cat((pxy, pwh), 1), tg.tbox)  # (n,)
+                lbox = lbox + (1.0 - iou).mean()
+                score = iou.detach().clamp(0).to(tobj.dtype)
+                # Several assignments can hit the same cell: the last write wins, as in YOLOv5.
+                tobj[tg.b, tg.a, tg.gj, tg.gi] = (1.0 - self.gr) + self.gr * score
+                if self.nc > 1:
+                    t = torch.full_like(ps[:, 5:], self.cn)
+                    t[torch.arange(n, device=device), tg.tcls] = self.cp
+                    lcls = lcls + self._bce(ps[:, 5:], t, self.cls_pw)
+            lobj = lobj + self._bce(p[..., 4], tobj, self.obj_pw) * self.balance[i]
+        lbox, lobj, lcls = lbox * self.box_gain, lobj * self.obj_gain, lcls * self.cls_gain
+        bs = raw[0].shape[0]
+        return (lbox + lobj + lcls) * bs, torch.stack((lbox, lobj, lcls)).detach()
