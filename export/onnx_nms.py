@@ -1,0 +1,106 @@
+"""In-graph NMS appended to an exported ONNX graph whose output is the decoded (B, N, 5 + nc).
+
+- ``add_onnx_nms``: ONNX NonMaxSuppression, runs in ONNX Runtime. Output ``output`` (K, 7):
+  batch index, x1, y1, x2, y2, score (objectness * class probability), class.
+- ``add_efficient_nms``: TensorRT's ``EfficientNMS_TRT`` plugin (TensorRT >= 8.0, found by the
+  parser through the plugin registry). Outputs ``num_dets`` (B, 1) int32, ``det_boxes`` (B, M, 4),
+  ``det_scores`` (B, M), ``det_classes`` (B, M) int32. No ONNX Runtime kernel: engines only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .onnx_export import OUTPUT_NAME
+
+
+def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
+    graph.initializer.append(numpy_helper.from_array(value, name))
+    return name
+
+
+def _boxes_scores(model: onnx.ModelProto, nc: int, prefix: str) -> tuple[str, str]:
+    """Rename the model output to a hidden tensor and append nodes computing xyxy boxes (B, N, 4)
+    and scores (B, N, nc); returns their names."""
+    g = model.graph
+    outs = [o for o in g.output if o.name == OUTPUT_NAME]
+    if not outs:
+        raise ValueError(f"in-graph NMS needs the decoded '{OUTPUT_NAME}' output (not --raw)")
+    if nc < 1:
+        raise ValueError(f"nc must be >= 1, got {nc}")
+    no = nc + 5
+    dec = prefix + "decoded"
+    for n in g.node:
+        n.output[:] = [dec if o == OUTPUT_NAME else o for o in n.output]
+    g.output.remove(outs[0])
+
+    def sl(start: int, end: int, name: str) -> str:
+        s, e, a = (_const(g, f"{prefix}{name}_{k}", np.array([v], np.int64)) for k, v in
+                   (("s", start), ("e", end), ("a", 2)))
+        g.node.append(helper.make_node("Slice", [dec, s, e, a], [prefix + name]))
+        return prefix + name
+
+    xy, wh, obj, cls = sl(0, 2, "xy"), sl(2, 4, "wh"), sl(4, 5, "obj"), sl(5, no, "cls")
+    half = _const(g, prefix + "half", np.array(0.5, np.float32))
+    g.node.extend([
+        helper.make_node("Mul", [wh, half], [prefix + "hwh"]),
+        helper.make_node("Sub", [xy, prefix + "hwh"], [prefix + "x1y1"]),
+        helper.make_node("Add", [xy, prefix + "hwh"], [prefix + "x2y2"]),
+        helper.make_node("Concat", [prefix + "x1y1", prefix + "x2y2"], [prefix + "boxes"], axis=2),
+        helper.make_node("Mul", [cls, obj], [prefix + "scores"]),
+    ])
+    return prefix + "boxes", prefix + "scores"
+
+
+def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                 max_det_per_class: int = 100) -> onnx.ModelProto:
+    """Append ONNX NonMaxSuppression (opset >= 11); modifies and returns ``model``."""
+    g, p = model.graph, "nms_"
+    boxes, scores = _boxes_scores(model, nc, p)
+    g.node.extend([
+        helper.make_node("Transpose", [scores], [p + "scores_t"], perm=[0, 2, 1]),  # (B, nc, N)
+        helper.make_node("NonMaxSuppression",
+                         [boxes, p + "scores_t", _const(g, p + "max", np.array([max_det_per_class], np.int64)),
+                          _const(g, p + "iou", np.array([iou_thres], np.float32)),
+                          _const(g, p + "conf", np.array([conf_thres], np.float32))], [p + "sel"]),  # (K, 3)
+        helper.make_node("Gather", [p + "sel", _const(g, p + "i0", np.array(0, np.int64))], [p + "b"], axis=1),
+        helper.make_node("Gather", [p + "sel", _const(g, p + "i1", np.array(1, np.int64))], [p + "c"], axis=1),
+        helper.make_node("Gather", [p + "sel", _const(g, p + "i2", np.array(2, np.int64))], [p + "i"], axis=1),
+        helper.make_node("Unsqueeze", [p + "b", _const(g, p + "ax1", np.array([1], np.int64))], [p + "b1"]),
+        helper.make_node("Unsqueeze", [p + "i", p + "ax1"], [p + "i1_"]),
+        helper.make_node("Concat", [p + "b1", p + "i1_"], [p + "bi"], axis=1),  # (K, 2)
+        helper.make_node("GatherND", [boxes, p + "bi"], [p + "kboxes"]),  # (K, 4)
+        helper.make_node("GatherND", [p + "scores_t", p + "sel"], [p + "kscores"]),  # (K,)
+        helper.make_node("Unsqueeze", [p + "kscores", p + "ax1"], [p + "kscores1"]),
+        helper.make_node("Cast", [p + "b1"], [p + "bf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", [p + "c", p + "ax1"], [p + "c1"]),
+        helper.make_node("Cast", [p + "c1"], [p + "cf"], to=TensorProto.FLOAT),
+        helper.make_node("Concat", [p + "bf", p + "kboxes", p + "kscores1", p + "cf"], [OUTPUT_NAME], axis=1),
+    ])
+    g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["num_dets", 7]))
+    onnx.checker.check_model(model)
+    return model
+
+
+def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                      max_det: int = 100) -> onnx.ModelProto:
+    """Append TensorRT's EfficientNMS_TRT plugin node; modifies and returns ``model``."""
+    g, p = model.graph, "enms_"
+    boxes, scores = _boxes_scores(model, nc, p)
+    outs = ["num_dets", "det_boxes", "det_scores", "det_classes"]
+    g.node.append(helper.make_node(
+        "EfficientNMS_TRT", [boxes, scores], outs, domain="TRT", plugin_version="1", background_class=-1,
+        box_coding=0, iou_threshold=float(iou_thres), max_output_boxes=int(max_det), score_activation=0,
+        score_threshold=float(conf_thres)))
+    if not any(o.domain == "TRT" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("TRT", 1))
+    batch = g.input[0].type.tensor_type.shape.dim[0]
+    b = batch.dim_param or batch.dim_value
+    g.output.extend([
+        helper.make_tensor_value_info("num_dets", TensorProto.INT32, [b, 1]),
+        helper.make_tensor_value_info("det_boxes", TensorProto.FLOAT, [b, max_det, 4]),
+        helper.make_tensor_value_info("det_scores", TensorProto.FLOAT, [b, max_det]),
+        helper.make_tensor_value_info("det_classes", TensorProto.INT32, [b, max_det]),
+    ])
+    return model

@@ -1,0 +1,254 @@
+"""The export run behind ``edgeyolo export``: prepare the graph, write each format, verify it
+against PyTorch, gate on mAP, write export.json. ``commands.py`` only parses arguments."""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edgeyolo import __version__
+
+from .deploy import DeployModel, prepare_model
+from .formats import Format
+from .report import Artifact, ExportReport
+from .runtime import OrtRunner, TorchRunner, load_runner
+from .targets import get_target, resolve_opset
+from .verify import FP32_REL_TOL, parity
+
+MAX_MAP_DROP = {"fp32": 0.5, "fp16": 0.5, "int8": 1.0}  # mAP points
+
+
+@dataclass
+class ExportOptions:
+    weights: Path
+    formats: list[Format]
+    imgsz: int = 640
+    batch: int = 1
+    fp16: bool = False
+    int8: str | None = None  # None | "on" | "auto" | "implicit"
+    calib_data: Path | None = None
+    calib_images: int = 512
+    calib_method: str = "entropy"
+    dynamic: bool = False
+    opset: int | None = None
+    simplify: bool = True
+    nms: bool = False
+    raw: bool = False
+    trt_target: str | None = None
+    workspace: float = 4.0
+    dla: int | None = None
+    keep_fp16: list[str] = field(default_factory=list)
+    out: Path | None = None
+    verify: bool = True
+    data: Path | None = None
+    max_map_drop: float | None = None
+    max_int8_drop: float | None = None
+    verify_images: int = 4
+
+
+def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportReport:
+    from edgeyolo.models.checkpoint import load_model
+    if o.imgsz % 32:
+        raise ValueError(f"--imgsz must be a multiple of 32 (the largest stride), got {o.imgsz}")
+    if o.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {o.batch}")
+    if o.nms and o.raw:
+        raise ValueError("--nms needs decoded boxes; it cannot be combined with --raw")
+    model, ckpt = load_model(o.weights)
+    names, nc = list(ckpt["names"]), model.nc
+    target = get_target(o.trt_target)
+    opset = resolve_opset(target, o.opset)
+    out = Path(o.out) if o.out else Path(o.weights).parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(o.weights).stem
+    deploy, prep = prepare_model(model, target, decode=not o.raw)
+    log(f"graph: {prep.summary()} (TensorRT {target.name} target, opset {opset})")
+    rep = ExportReport(str(o.weights), str(model.cfg.get("name", "?")), o.imgsz, o.batch, target.name, opset, prep.as_dict())
+    meta = {"names": names, "nc": nc, "stride": [int(s) for s in model.stride.tolist()], "imgsz": o.imgsz,
+            "batch": o.batch, "model": rep.model, "decode": not o.raw, "trt_target": target.name, "opset": opset,
+            "edgeyolo": __version__, "source": Path(o.weights).name}
+    fnames = {f.name for f in o.formats}
+
+    onnx_path = None
+    if fnames & {"onnx", "engine"}:
+        from .onnx_export import export_onnx
+        t0 = time.perf_counter()
+        onnx_path = export_onnx(deploy, out / f"{stem}.onnx", o.imgsz, o.batch, opset, o.dynamic, o.simplify, meta)
+        a = rep.add(Artifact("onnx", str(onnx_path), "fp32", seconds=round(time.perf_counter() - t0, 2)))
+        _check_forbidden(onnx_path, target, a)
+        if o.nms:
+            a_nms = _add_nms(onnx_path, out / f"{stem}_nms.onnx", nc, "engine" in fnames and "onnx" not in fnames)
+            rep.add(Artifact("onnx", str(a_nms), "fp32", notes=["in-graph NonMaxSuppression: output (K, 7)"]))
+    if "torchscript" in fnames:
+        from .torchscript_export import export_torchscript
+        half = o.fp16 and torch.cuda.is_available()
+        if o.fp16 and not half:
+            raise ValueError("--fp16 TorchScript needs a CUDA GPU (FP16 convs do not run on the CPU)")
+        t0 = time.perf_counter()
+        p = export_torchscript(deploy, out / f"{stem}.torchscript", o.imgsz, o.batch, {**meta, "half": half},
+                               device="cuda" if half else "cpu", half=half)
+        rep.add(Artifact("torchscript", str(p), "fp16" if half else "fp32", seconds=round(time.perf_counter() - t0, 2)))
+        deploy = deploy.float().cpu()
+
+    int8_path = None
+    if o.int8 and o.int8 != "implicit":
+        int8_path = _int8(o, onnx_path, out / f"{stem}_int8.onnx", rep, nc, log)
+    if "engine" in fnames:
+        from .tensorrt_build import EngineOptions, build_engine
+        src = int8_path if int8_path is not None else onnx_path
+        eng = out / f"{stem}.engine"
+        t0 = time.perf_counter()
+        calib = None
+        if o.int8 == "implicit":
+            from .images import calibration_batches
+            calib = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, o.batch)
+        build_engine(src, eng, EngineOptions(fp16=o.fp16, int8=bool(o.int8), workspace_gib=o.workspace, dla_core=o.dla,
+                                             dynamic_batch=o.dynamic, max_batch=max(o.batch, 1), imgsz=o.imgsz,
+                                             target=target.name, metadata=meta),
+                     calibration=calib, cache_dir=out)
+        rep.add(Artifact("engine", str(eng), "int8" if o.int8 else "fp16" if o.fp16 else "fp32",
+                         seconds=round(time.perf_counter() - t0, 2)))
+    if "torch-tensorrt" in fnames:
+        from .tensorrt_build import export_torch_tensorrt
+        p = export_torch_tensorrt(deploy, out / f"{stem}.trt.ts", o.imgsz, o.batch, o.fp16, o.workspace, meta)
+        rep.add(Artifact("torch-tensorrt", str(p), "fp16" if o.fp16 else "fp32"))
+
+    if o.verify:
+        _verify(o, rep, DeployModel(model, decode=not o.raw).eval(), nc, log)
+    return rep
+
+
+def _check_forbidden(path: Path, target, artifact: Artifact) -> None:
+    from .trt_ops import forbidden_nodes
+    bad = forbidden_nodes(path, target.name)
+    if bad:
+        artifact.error = f"nodes TensorRT {target.name} rejects: {bad}"
+
+
+def _add_nms(src: Path, dst: Path, nc: int, efficient: bool) -> Path:
+    import onnx
+
+    from .onnx_nms import add_efficient_nms, add_onnx_nms
+    proto = onnx.load(str(src))
+    proto = add_efficient_nms(proto, nc) if efficient else add_onnx_nms(proto, nc)
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def _calib_source(o: ExportOptions) -> Path:
+    if o.calib_data is not None:
+        return o.calib_data
+    if o.data is not None:
+        return o.data
+    from edgeyolo.data import synthetic_data_yaml
+    warnings.warn("no --calib-data: calibrating INT8 on the built-in synthetic set; pass your own images", stacklevel=3)
+    return synthetic_data_yaml()
+
+
+def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport, nc: int, log) -> Path:
+    """Calibrate, quantize (Q/DQ), honour --keep-fp16 / --int8 auto; returns the Q/DQ model path."""
+    import onnx
+
+    from .images import calibration_batches
+    from .quantize import auto_exclude, calibration_cache_path, layer_groups, layer_sensitivity, quantize_qdq
+    if fp32_onnx is None:  # pragma: no cover - int8 applies to onnx/engine, which export the ONNX first
+        raise ValueError("--int8 needs the ONNX export")
+    batches = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, 1)
+    cache = calibration_cache_path(fp32_onnx, batches, o.calib_method, dst.parent)
+    groups = layer_groups(fp32_onnx)
+    keep = [n for key in o.keep_fp16 for n in _match_layers(key, groups)]
+    t0 = time.perf_counter()
+    p = quantize_qdq(fp32_onnx, dst, batches, o.calib_method, cache=cache, exclude=keep)
+    notes = [f"calibrated on {sum(len(b) for b in batches)} images ({o.calib_method}), cache {cache.name}"]
+    if o.int8 == "auto":
+        ref = OrtRunner(fp32_onnx)
+        probe = batches[: min(8, len(batches))]
+        refs = [ref(x)[0] for x in probe]
+
+        def error(proto: onnx.ModelProto) -> float:
+            run = OrtRunner(proto.SerializeToString()) if isinstance(proto, onnx.ModelProto) else OrtRunner(proto)
+            return float(np.mean([_det_error(r, run(x)[0], o.imgsz) for r, x in zip(refs, probe)]))
+
+        sens = layer_sensitivity(p, fp32_onnx, error)
+        ranking = [n for n, s in sens.items() if s > 0]
+        if o.data is not None:
+            from .evaluate import evaluate_map
+            base = evaluate_map(ref, o.data, o.imgsz, nc).map50_95 * 100
+            drop = lambda path: base - evaluate_map(OrtRunner(path), o.data, o.imgsz, nc).map50_95 * 100  # noqa: E731
+            limit = o.max_int8_drop if o.max_int8_drop is not None else MAX_MAP_DROP["int8"]
+        else:  # no labels: keep layers until the output deviation halves (a proxy, said so in the report)
+            base_err = error(onnx.load(str(p)))
+            drop = lambda path: error(onnx.load(str(path))) / max(base_err, 1e-12)  # noqa: E731
+            limit = 0.5
+            notes.append("--int8 auto without --data: layers kept until the output error halved (no mAP)")
+        p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [x for n in ranking for x in groups[n]],
+                                      drop, limit, o.calib_method)
+        keep = sorted(set(keep) | set(kept))
+        notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3g}")
+    if keep:
+        notes.append(f"kept in float: {len(keep)} nodes")
+    log(f"int8: {dst.name} ({notes[0]}) in {time.perf_counter() - t0:.1f}s")
+    rep.add(Artifact("onnx", str(p), "int8", seconds=round(time.perf_counter() - t0, 2), notes=notes))
+    return p
+
+
+def _match_layers(key: str, groups: dict[str, list[str]]) -> list[str]:
+    """--keep-fp16 entries: a conv node name or a module path (``neck.layers.10``, ``backbone.layers.3``)."""
+    slash = "/" + key.strip().strip("/").replace(".", "/").replace("/layers/", "/layers.").replace("/m/", "/m.") + "/"
+    hits = [n for conv, members in groups.items() if conv == key or slash in conv + "/" for n in members]
+    if not hits:
+        raise ValueError(f"--keep-fp16 {key!r} matches no conv layer (e.g. 'neck.layers.10' or an ONNX Conv node name)")
+    return hits
+
+
+def _det_error(ref: np.ndarray, out: np.ndarray, imgsz: int) -> float:
+    """Mean deviation of decoded detections: boxes in units of the image size, plus scores."""
+    return float(np.abs(ref[..., :4] - out[..., :4]).mean() / imgsz + np.abs(ref[..., 4:] - out[..., 4:]).mean())
+
+
+def _verify(o: ExportOptions, rep: ExportReport, reference: DeployModel, nc: int, log) -> None:
+    from .images import verification_batches
+    batches = verification_batches(o.data, o.imgsz, o.verify_images, o.batch)
+    ref = TorchRunner(reference)
+    ref_map = None
+    if o.data is not None and not o.raw:
+        from .evaluate import evaluate_map
+        ref_map = evaluate_map(ref, o.data, o.imgsz, nc)
+        rep.pytorch_map = ref_map.as_dict()
+        log(f"pytorch: mAP50-95 {ref_map.map50_95 * 100:.2f} on {ref_map.images} images")
+    for a in rep.artifacts:
+        from .formats import FORMATS
+        fmt = FORMATS[a.format]
+        if not fmt.runnable_here():
+            rep.pending.append(f"{Path(a.path).name}: not verified here (needs {', '.join(fmt.missing())})")
+            continue
+        if a.path.endswith("_nms.onnx"):
+            try:
+                load_runner(a.path)(batches[0])
+            except Exception as e:  # the in-graph NMS model must at least run
+                a.error = f"does not run: {str(e).splitlines()[0][:200]}"
+                rep.errors.append(f"{Path(a.path).name}: {a.error}")
+            continue
+        runner = load_runner(a.path)
+        par = parity(ref, runner, batches)
+        a.parity = {"max_abs": par.max_abs, "max_rel": par.max_rel, "images": par.images}
+        log(f"{Path(a.path).name}: {par.line()}")
+        if a.precision == "fp32" and not par.ok(10 * FP32_REL_TOL):
+            rep.errors.append(f"{Path(a.path).name}: outputs differ from PyTorch ({par.line()})")
+        if a.error:
+            rep.errors.append(f"{Path(a.path).name}: {a.error}")
+        if ref_map is not None:
+            from .evaluate import evaluate_map
+            m = evaluate_map(runner, o.data, o.imgsz, nc)
+            drop = (ref_map.map50_95 - m.map50_95) * 100
+            a.map = {**m.as_dict(), "drop": round(drop, 3)}
+            limit = (o.max_int8_drop if a.precision == "int8" else o.max_map_drop)
+            limit = MAX_MAP_DROP[a.precision] if limit is None else limit
+            log(f"{Path(a.path).name}: mAP50-95 {m.map50_95 * 100:.2f} (drop {drop:.2f}, gate {limit})")
+            if drop > limit:
+                rep.errors.append(f"{Path(a.path).name}: mAP drop {drop:.2f} > {limit} points (artifact kept)")

@@ -1,0 +1,254 @@
+"""INT8 as explicit quantization: a Q/DQ ONNX (QuantizeLinear/DequantizeLinear pairs) that
+TensorRT >= 8 builds and ONNX Runtime runs, so its accuracy can be measured on the CPU.
+
+Why onnxruntime.quantization rather than hand-written Q/DQ insertion: ``quantize_static`` with
+``QuantFormat.QDQ`` does exactly the TensorRT recipe when asked (per-channel symmetric int8
+weights on axis 0, per-tensor activations, MinMax / Entropy (KL, as TensorRT's calibrator) /
+Percentile calibration, ``nodes_to_exclude`` for layers kept in higher precision), caches the
+calibration ranges, and is maintained against ORT's own QDQ fusions. We force what TensorRT
+requires: int8 (not uint8) activations and weights, symmetric ranges, zero point 0 everywhere
+(``check_trt_qdq`` verifies it on the written model).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+
+from .images import batches_digest
+
+CALIB_METHODS = ("entropy", "minmax", "percentile")
+
+
+class BatchReader:
+    """onnxruntime's CalibrationDataReader over in-memory float32 NCHW batches."""
+
+    def __init__(self, batches: Sequence[np.ndarray], input_name: str = "images"):
+        self.batches, self.input_name, self._i = list(batches), input_name, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._i >= len(self.batches):
+            return None
+        self._i += 1
+        return {self.input_name: np.ascontiguousarray(self.batches[self._i - 1], dtype=np.float32)}
+
+    def rewind(self) -> None:
+        self._i = 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _ort_method(method: str):
+    from onnxruntime.quantization import CalibrationMethod
+    table = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+             "percentile": CalibrationMethod.Percentile}
+    if method not in table:
+        raise ValueError(f"--calib-method must be one of {', '.join(CALIB_METHODS)}, got {method!r}")
+    return table[method]
+
+
+def calibration_cache_path(fp32_onnx: str | Path, batches: Sequence[np.ndarray], method: str,
+                           cache_dir: str | Path) -> Path:
+    """``cache_dir/calib-<hash>.json``; the hash covers the model bytes, the images and the method,
+    so a cache is reused exactly when its ranges are still valid."""
+    h = hashlib.sha256(Path(fp32_onnx).read_bytes())
+    h.update(batches_digest(batches).encode())
+    h.update(method.encode())
+    return Path(cache_dir) / f"calib-{h.hexdigest()[:16]}.json"
+
+
+def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.ndarray] | None, method: str = "entropy",
+                 cache: str | Path | None = None, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
+    """Write the Q/DQ model of ``fp32_onnx`` to ``out``.
+
+    ``batches`` feed calibration unless ``cache`` already holds ranges (then they may be None).
+    ``exclude``: node names kept in float (TensorRT then picks FP16/FP32 for them). ``only``: quantize
+    just these nodes (per-layer sensitivity).
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    # QuantizeBias False: ORT would store biases as INT32 behind a DequantizeLinear, which TensorRT's
+    # parser rejects; TensorRT quantizes the bias itself when it fuses the conv.
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
+    if method == "percentile":
+        extra["CalibPercentile"] = 99.999
+    reader = BatchReader(batches) if batches is not None else None
+    exclude = list(exclude) + decode_nodes(fp32_onnx)
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's per-tensor chatter
+    quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=_ort_method(method),
+                    nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
+                    extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+    return Path(out)
+
+
+def decode_nodes(path_or_proto: str | Path | onnx.ModelProto) -> list[str]:
+    """Nodes after the last convs (Detect's decode, in-graph NMS): kept in float. One per-tensor
+    int8 scale cannot cover pixel coordinates (hundreds) and probabilities (0..1) in one output."""
+    proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto))
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    feeds_conv: dict[str, bool] = {}
+
+    def reaches_conv(n: onnx.NodeProto) -> bool:  # iterative DFS would be overkill: graphs are shallow after convs
+        if n.name not in feeds_conv:
+            feeds_conv[n.name] = n.op_type == "Conv" or any(reaches_conv(c) for o in n.output
+                                                             for c in consumers.get(o, []))
+        return feeds_conv[n.name]
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10 * len(proto.graph.node) + 100))
+    try:
+        return [n.name for n in proto.graph.node if not reaches_conv(n)]
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def check_trt_qdq(path_or_proto: str | Path | onnx.ModelProto) -> list[str]:
+    """Problems TensorRT's parser would have with the Q/DQ nodes: non-zero or non-int8 zero points."""
+    from onnx import numpy_helper
+    proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto))
+    inits = {i.name: i for i in proto.graph.initializer}
+    problems = []
+    for n in proto.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2] in inits:
+            zp = inits[n.input[2]]
+            if zp.data_type != onnx.TensorProto.INT8:
+                problems.append(f"{n.name}: zero point type {onnx.TensorProto.DataType.Name(zp.data_type)}, TensorRT needs INT8")
+            elif np.any(numpy_helper.to_array(zp) != 0):
+                problems.append(f"{n.name}: non-zero zero point (TensorRT needs symmetric quantization)")
+    return problems
+
+
+def quantizable_nodes(path: str | Path, op_types: Sequence[str] = ("Conv",)) -> list[str]:
+    """Names of the nodes whose quantization is ranked by sensitivity (convs carry the FLOPs)."""
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type in op_types]
+
+
+_ACT_OPS = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Softplus", "Tanh", "Mul", "Div", "Add", "Mish",
+            "LeakyRelu"}
+
+
+def layer_groups(path_or_proto: str | Path | onnx.ModelProto) -> dict[str, list[str]]:
+    """Conv name -> the conv and its activation nodes (Mish = Softplus, Tanh, Mul; hswish =
+    HardSigmoid, Mul; ...). A "layer" kept in higher precision must include its activation: the
+    activation's input is the conv's output tensor, which would otherwise be rounded to int8 there
+    with the same scale, undoing the exclusion."""
+    proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto))
+    g = proto.graph
+    consts = {i.name for i in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    groups: dict[str, list[str]] = {}
+    for conv in (n for n in g.node if n.op_type == "Conv"):
+        members, tensors, frontier = [conv.name], {conv.output[0]}, [conv.output[0]]
+        while frontier:
+            t = frontier.pop()
+            for c in consumers.get(t, []):
+                if c.name in members or c.op_type not in _ACT_OPS:
+                    continue
+                if all(i in tensors or i in consts or not i for i in c.input):
+                    members.append(c.name)
+                    tensors.update(c.output)
+                    frontier.extend(c.output)
+        groups[conv.name] = members
+    return groups
+
+
+def bypass_quantization(proto: onnx.ModelProto, nodes: Sequence[str], fp32: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a Q/DQ model in which ``nodes`` run in float, as if excluded from quantization:
+    activation inputs read ``x`` instead of DQ(Q(x)), weights are the FP32 model's, and consumers of
+    the node's output read it unrounded instead of through its Q -> DQ. A graph edit, no
+    re-calibration, so per-layer sensitivity can try every conv cheaply."""
+    proto = copy.deepcopy(proto)
+    g = proto.graph
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    fp32_inits = {i.name: i for i in fp32.graph.initializer}
+    have = {i.name for i in g.initializer}
+    wanted = set(nodes)
+    for n in g.node:
+        if n.name not in wanted:
+            continue
+        for k, name in enumerate(n.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                n.input[k] = q.input[0]
+            else:  # a quantized weight: the FP32 model's tensor under the original name
+                orig = dq.input[0].removesuffix("_quantized")
+                if orig not in fp32_inits:
+                    raise ValueError(f"{n.name}: no FP32 weight {orig!r} to restore")
+                if orig not in have:
+                    g.initializer.append(copy.deepcopy(fp32_inits[orig]))
+                    have.add(orig)
+                n.input[k] = orig
+        out = n.output[0]
+        for q in [c for c in consumers.get(out, []) if c.op_type == "QuantizeLinear"]:
+            for dq in [c for c in consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
+                for c in consumers.get(dq.output[0], []):
+                    c.input[:] = [out if x == dq.output[0] else x for x in c.input]
+                for o in g.output:
+                    if o.name == dq.output[0]:  # pragma: no cover - decode stays float, outputs are never DQ
+                        raise ValueError("cannot bypass a node that feeds a graph output through Q/DQ")
+    return _drop_dead(proto)
+
+
+def _drop_dead(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Remove nodes and initializers no graph output depends on."""
+    g = proto.graph
+    needed = {o.name for o in g.output}
+    keep = []
+    for n in reversed(list(g.node)):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(n.input)
+    del g.node[:]
+    g.node.extend(reversed(keep))
+    live = [i for i in g.initializer if i.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(live)
+    return proto
+
+
+def layer_sensitivity(qdq_onnx: str | Path, fp32_onnx: str | Path, error: Callable[[onnx.ModelProto], float],
+                      nodes: Sequence[str] | None = None) -> dict[str, float]:
+    """Per quantized conv (with its activation, see ``layer_groups``): how much the error (``error(model)``, e.g. output deviation from FP32
+    on the calibration images) falls when that conv alone goes back to float. Sorted, most
+    sensitive first."""
+    proto, fp32 = onnx.load(str(qdq_onnx)), onnx.load(str(fp32_onnx))
+    groups = layer_groups(fp32)
+    nodes = list(nodes) if nodes is not None else list(groups)
+    base = float(error(proto))
+    out = {name: base - float(error(bypass_quantization(proto, groups.get(name, [name]), fp32))) for name in nodes}
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def auto_exclude(fp32_onnx: str | Path, out: str | Path, cache: str | Path, batches: Sequence[np.ndarray],
+                 ranking: Sequence[str], drop: Callable[[Path], float], max_drop: float, method: str
+                 ) -> tuple[Path, list[str], float]:
+    """Keep the most sensitive layers in float, doubling their number (0, 1, 2, 4, ...) until
+    ``drop(qdq_path)`` <= ``max_drop``; returns (model path, layers kept in float, final drop)."""
+    k, kept, last = 0, [], float("inf")
+    while True:
+        kept = list(ranking[:k])
+        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=kept)
+        last = float(drop(p))
+        if last <= max_drop or k >= len(ranking):
+            return p, kept, last
+        k = 1 if k == 0 else min(2 * k, len(ranking))

@@ -1,0 +1,79 @@
+"""Activation rewrites for TensorRT targets, each a module swap on a deep copy returning
+(new_model, count). The replacements compute the same function; they only change which ONNX
+ops the exporter writes:
+
+- hswish -> ``x * HardSigmoid(x)`` (HardSigmoid is a native TensorRT activation since 7.0), or
+  ``x * clip(x + 3, 0, 6) / 6`` for TensorRT 8.2, whose parser has no HardSwish importer and
+  whose opset ceiling (13) predates the op anyway;
+- hsigmoid -> ``HardSigmoid(alpha=1/6, beta=0.5)``, one op whatever the opset;
+- Mish -> ``x * tanh(softplus(x))`` (Softplus, Tanh, Mul) for targets below TensorRT 10, which
+  have no Mish importer.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class HardSwishMul(nn.Module):
+    """hswish(x) = x * hardsigmoid(x); exports as HardSigmoid + Mul."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * F.hardsigmoid(x)
+
+
+class HardSwishClip(nn.Module):
+    """hswish(x) = x * clip(x + 3, 0, 6) / 6; exports as Add, Clip, Mul, Div (TensorRT 8.2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+class HardSigmoidOp(nn.Module):
+    """hsigmoid(x) = HardSigmoid(alpha=1/6, beta=0.5)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardsigmoid(x)
+
+
+class MishExplicit(nn.Module):
+    """mish(x) = x * tanh(softplus(x)); exports as Softplus, Tanh, Mul."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.tanh(F.softplus(x))
+
+
+def swap_modules(model: nn.Module, match: Callable[[nn.Module], bool],
+                 make: Callable[[nn.Module], nn.Module]) -> tuple[nn.Module, int]:
+    """A deep copy of ``model`` with every submodule for which ``match`` holds replaced by
+    ``make(old)``; returns (copy, number replaced)."""
+    model = copy.deepcopy(model)
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if match(child):
+                parent._modules[name] = make(child)
+                count += 1
+    return model, count
+
+
+def rewrite_hardswish(model: nn.Module, style: str = "hardsigmoid") -> tuple[nn.Module, int]:
+    """nn.Hardswish -> HardSwishMul (``style="hardsigmoid"``) or HardSwishClip (``"clip"``)."""
+    if style not in ("hardsigmoid", "clip"):
+        raise ValueError(f"hardswish rewrite style must be 'hardsigmoid' or 'clip', got {style!r}")
+    cls = HardSwishMul if style == "hardsigmoid" else HardSwishClip
+    return swap_modules(model, lambda m: type(m) is nn.Hardswish, lambda m: cls())
+
+
+def rewrite_hardsigmoid(model: nn.Module) -> tuple[nn.Module, int]:
+    """nn.Hardsigmoid -> HardSigmoidOp."""
+    return swap_modules(model, lambda m: type(m) is nn.Hardsigmoid, lambda m: HardSigmoidOp())
+
+
+def rewrite_mish(model: nn.Module) -> tuple[nn.Module, int]:
+    """nn.Mish -> MishExplicit."""
+    return swap_modules(model, lambda m: type(m) is nn.Mish, lambda m: MishExplicit())

@@ -1,0 +1,85 @@
+"""``edgeyolo export --check-trt``: every ONNX node a TensorRT target's parser cannot import.
+
+The tables are the onnx-tensorrt operator support matrices (docs/operators.md of onnx/onnx-tensorrt):
+the 8.x matrix (release 8.2/8.4, opset <= 13) as the base, with the operators each later parser
+added. Restrictions the matrices state that matter for detectors are checked too (Q/DQ zero points).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+# Supported ("Y") in onnx-tensorrt's matrix for TensorRT 8.2/8.4 (opset <= 13).
+_BASE_8X = set("""Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization Cast Ceil
+Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum DepthToSpace DequantizeLinear Div Dropout
+Einsum Elu Equal Erf Exp Expand EyeLike Flatten Floor Gather GatherElements GatherND Gemm GlobalAveragePool
+GlobalLpPool GlobalMaxPool Greater GreaterOrEqual GRU HardSigmoid Identity If ImageScaler InstanceNormalization IsNaN
+LeakyRelu Less LessOrEqual Log LogSoftmax Loop LRN LSTM LpNormalization LpPool MatMul Max MaxPool Mean Min Mul Neg
+NonMaxSuppression Not Or Pad ParametricSoftplus Pow PRelu QuantizeLinear RandomUniform RandomUniformLike Range
+ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare
+Relu Reshape Resize ReverseSequence RNN Round ScaledTanh Scan Scatter ScatterElements ScatterND Selu Shape Sigmoid
+Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh ThresholdedRelu
+Tile TopK Transpose Unsqueeze Upsample Where Xor""".split())
+# Opset 14-17 operators the 8.5/8.6 parsers import.
+_ADDED_85 = {"HardSwish", "Trilu", "Bernoulli", "Shrink", "Reciprocal", "OneHot", "NonZero", "Mod", "RoiAlign",
+             "Hardmax", "IsInf", "BlackmanWindow", "HammingWindow", "HannWindow", "LayerNormalization"}
+_ADDED_10 = {"Mish", "GroupNormalization", "Gelu", "MeanVarianceNormalization", "RandomNormal", "RandomNormalLike",
+             "Multinomial", "Det", "DFT", "STFT", "Compress", "CenterCropPad", "GridSample", "Col2Im",
+             "AffineGrid", "ReduceMaxV2"}
+SUPPORTED: dict[str, set[str]] = {
+    "8.2": _BASE_8X,
+    "8.5": _BASE_8X | _ADDED_85,
+    "8.6": _BASE_8X | _ADDED_85,
+    "10": _BASE_8X | _ADDED_85 | _ADDED_10,
+}
+# Plugins the parser finds through the registry (custom domain nodes), by target.
+PLUGINS = {"EfficientNMS_TRT", "BatchedNMSDynamic_TRT", "BatchedNMS_TRT"}
+# What our own graphs must never contain for a target, whatever the parser tolerates: BN should
+# have been fused, ScatterND comes only from in-place slice writes (old parsers mis-handle it).
+FORBIDDEN: dict[str, set[str]] = {"8.2": {"ScatterND", "BatchNormalization", "HardSwish"},
+                                  "8.5": {"ScatterND", "BatchNormalization"},
+                                  "8.6": {"ScatterND", "BatchNormalization"},
+                                  "10": {"ScatterND", "BatchNormalization"}}
+
+
+def _load(path_or_proto: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    if isinstance(path_or_proto, onnx.ModelProto):
+        return path_or_proto
+    if not Path(path_or_proto).is_file():
+        raise ValueError(f"{path_or_proto}: ONNX file not found")
+    return onnx.load(str(path_or_proto), load_external_data=False)
+
+
+def check_trt(path_or_proto: str | Path | onnx.ModelProto, target: str) -> list[str]:
+    """One line per problem: unsupported op types (with node count and first node name), an
+    opset above the target's ceiling, non-zero Q/DQ zero points."""
+    from .quantize import check_trt_qdq
+    from .targets import get_target
+    t = get_target(target)
+    proto = _load(path_or_proto)
+    problems = []
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset > t.max_opset:
+        problems.append(f"opset {opset}: TensorRT {t.name} reads opset <= {t.max_opset} (export with --opset {t.max_opset})")
+    bad: dict[str, list[str]] = {}
+    for n in proto.graph.node:
+        if n.op_type in SUPPORTED[t.name] or n.op_type in PLUGINS:
+            continue
+        bad.setdefault(n.op_type, []).append(n.name or "<unnamed>")
+    for op, nodes in sorted(bad.items()):
+        problems.append(f"{op}: not supported by the TensorRT {t.name} ONNX parser ({len(nodes)} nodes, e.g. {nodes[0]})")
+    problems += check_trt_qdq(proto)
+    return problems
+
+
+def forbidden_nodes(path_or_proto: str | Path | onnx.ModelProto, target: str) -> dict[str, int]:
+    """Counts of the op types our exports promise not to contain for ``target``."""
+    from .targets import get_target
+    proto = _load(path_or_proto)
+    banned = FORBIDDEN[get_target(target).name]
+    out: dict[str, int] = {}
+    for n in proto.graph.node:
+        if n.op_type in banned:
+            out[n.op_type] = out.get(n.op_type, 0) + 1
+    return out

@@ -1,0 +1,69 @@
+"""``edgeyolo export`` end to end: artifacts, export.json, verification, the mAP gate, refusals."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgeyolo.cli import main
+from edgeyolo.models import build_model
+from edgeyolo.models.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("w") / "s.pt", build_model("yolov4s-mbv3s", nc=4),
+                           ["motorcycle", "car", "bus", "truck"])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    from edgeyolo.data import synthetic_data_yaml
+    return synthetic_data_yaml(tmp_path_factory.mktemp("synth"), n_train=8, n_val=6, imgsz=96)
+
+
+def run(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_export_verifies_and_reports(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
+    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "torchscript,onnx", "--out", str(tmp_path),
+              "--data", str(data), "--trt-target", "8.2", "--nms"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "fused 72 BN" in out and "rewrote 18 hswish" in out and "max abs err" in out
+    rep = json.loads((tmp_path / "export.json").read_text())
+    assert not rep["failed"] and rep["opset"] == 13 and rep["pytorch_map"]["images"] == 6
+    arts = {Path(a["path"]).name: a for a in rep["artifacts"]}
+    assert set(arts) == {"s.onnx", "s_nms.onnx", "s.torchscript"}
+    for name in ("s.onnx", "s.torchscript"):
+        assert arts[name]["parity"]["max_rel"] < 1e-4 and arts[name]["size_mb"] > 1
+        assert arts[name]["map"]["drop"] == pytest.approx(0.0, abs=0.05)
+
+
+def test_map_gate_fails_but_keeps_artifacts(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
+    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--out", str(tmp_path),
+              "--data", str(data), "--max-map-drop", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "mAP drop" in err and "artifacts were kept" in err
+    assert (tmp_path / "s.onnx").is_file() and json.loads((tmp_path / "export.json").read_text())["failed"]
+
+
+def test_option_refused_with_reason(weights: Path, capsys) -> None:
+    assert run(["export", "--weights", str(weights), "--format", "onnx", "--dla", "0"]) == 1
+    assert capsys.readouterr().err.strip() == ("edgeyolo: error: --dla does not apply to --format onnx "
+                                               "(it applies to engine)")
+    assert run(["export", "--weights", str(weights), "--format", "onnx", "--int8", "implicit"]) == 1
+    assert "needs --format engine" in capsys.readouterr().err
+
+
+def test_check_trt(weights: Path, capsys) -> None:
+    assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--trt-target", "8.2"]) == 0
+    assert "every node imports in TensorRT 8.2" in capsys.readouterr().out
