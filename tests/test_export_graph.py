@@ -11,18 +11,7 @@ from edgeyolo.export.rewrite import (HardSwishClip, HardSwishMul, MishExplicit, 
                                      rewrite_hardswish, rewrite_mish)
 from edgeyolo.export.targets import get_target
 from edgeyolo.models import build_model
-
-def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN statistics, or fusion would be tested against identity BNs."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
+from helpers import randomize_bn
 
 
 def test_csp_concat_bn_folds_into_plain_convs() -> None:

@@ -18,21 +18,10 @@ from edgeyolo.export.targets import get_target
 from edgeyolo.export.trt_ops import forbidden_nodes
 from edgeyolo.models import build_model
 from edgeyolo.models.zoo import BACKBONES
+from helpers import randomize_bn
 
 MODELS = [f"yolov4s-{b}" for b in BACKBONES]
 IMGSZ = 64
-
-
-def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
 
 
 @pytest.fixture(scope="module", params=MODELS)

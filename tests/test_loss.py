@@ -112,7 +112,16 @@ def test_ciou_matches_yolov5_formula():
     x.sum().backward()
     y.sum().backward()
     torch.testing.assert_close(a1.grad, a2.grad, atol=1e-5, rtol=0)
-    torch.testing.assert_close(ciou(b, b), torch.ones(500), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ciou(b, b), torch.ones(500), atol=1e-4, rtol=0)  # eps in the union
+
+
+def test_ciou_gradient_finite_for_collapsed_boxes():
+    """A predicted height that collapses next to a large centre coordinate (x2 - x1 rounds to 0)
+    must not give NaN gradients (torchvision's xyxy CIoU divides by that height without eps)."""
+    pred = torch.tensor([[50.0, 60.0, 3.0, 1e-9], [10.0, 10.0, 1e-12, 1e-12]], requires_grad=True)
+    target = torch.tensor([[50.5, 60.5, 3.0, 2.0], [10.0, 10.0, 2.0, 2.0]])
+    (1 - ciou(pred, target)).sum().backward()
+    assert torch.isfinite(pred.grad).all()
 
 
 def _logit(s: torch.Tensor) -> torch.Tensor:

@@ -7,17 +7,10 @@ import torchvision
 from click.testing import CliRunner
 
 from edgeyolo.cli import cli
+from helpers import randomize_bn
 from edgeyolo.models import build_model
 from edgeyolo.models.pretrained import load_backbone_weights
 
-
-def _randomise_bn_stats(model: torch.nn.Module) -> None:
-    # Fresh BNs have mean 0 / var 1; random statistics make a wrong mapping visible.
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
 def _features_taps(features, taps):
@@ -76,7 +69,7 @@ def _reference(name):
 def test_public_checkpoint_gives_identical_taps(name, tmp_path):
     torch.manual_seed(0)
     ref, taps = _reference(name)
-    _randomise_bn_stats(ref)
+    randomize_bn(ref)
     path = tmp_path / "backbone.pth"
     torch.save(ref.state_dict(), path)
     model = build_model(name, nc=4)

@@ -16,11 +16,13 @@ YOLOv5's train.py: box *= 3/nl, cls *= nc/80 * 3/nl, obj *= (imgsz/640)^2 * 3/nl
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torchvision.ops import complete_box_iou_loss, sigmoid_focal_loss
+from torchvision.ops import sigmoid_focal_loss
 
 from edgeyolo.ops.boxes import xywh2xyxy
 
@@ -42,12 +44,29 @@ class LevelTargets(NamedTuple):
 
 
 def ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Elementwise complete IoU of (n, 4) and (n, 4) cx, cy, w, h boxes -> (n,).
+    """Elementwise complete IoU of (n, 4) and (n, 4) cx, cy, w, h boxes -> (n,) (YOLOv5's
+    ``bbox_iou(CIoU=True)``, alpha under no_grad).
 
-    ``torchvision.ops.complete_box_iou_loss`` is 1 - CIoU with the same formula and eps as
-    YOLOv5's ``bbox_iou(CIoU=True)`` (alpha under no_grad in both); tests/test_loss.py checks it.
+    Written here rather than calling ``torchvision.ops.complete_box_iou_loss``: that takes xyxy
+    boxes and divides by the box height without an eps; a collapsing predicted height (w, h come
+    from (2 sigmoid)^2 * anchor, and x2 - x1 rounds to 0 once h is tiny next to cx) then gives
+    NaN gradients that poison every weight. Here w and h are used directly, with eps.
     """
-    return 1.0 - complete_box_iou_loss(xywh2xyxy(box1), xywh2xyxy(box2), reduction="none", eps=eps)
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = box1.unbind(-1), box2.unbind(-1)
+    b1x1, b1x2, b1y1, b1y2 = x1 - w1 / 2, x1 + w1 / 2, y1 - h1 / 2, y1 + h1 / 2
+    b2x1, b2x2, b2y1, b2y2 = x2 - w2 / 2, x2 + w2 / 2, y2 - h2 / 2, y2 + h2 / 2
+    inter = (torch.min(b1x2, b2x2) - torch.max(b1x1, b2x1)).clamp(0) * \
+            (torch.min(b1y2, b2y2) - torch.max(b1y1, b2y1)).clamp(0)
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    cw = torch.max(b1x2, b2x2) - torch.min(b1x1, b2x1)  # enclosing box
+    ch = torch.max(b1y2, b2y2) - torch.min(b1y1, b2y1)
+    c2 = cw ** 2 + ch ** 2 + eps
+    rho2 = (x2 - x1) ** 2 + (y2 - y1) ** 2  # squared centre distance
+    v = (4 / math.pi ** 2) * (torch.atan(w2 / (h2 + eps)) - torch.atan(w1 / (h1 + eps))) ** 2
+    with torch.no_grad():
+        alpha = v / ((1 - iou) + v + eps)  # (1 - iou) first: 1 + eps rounds to 1 in float32
+    return iou - (rho2 / c2 + v * alpha)
 
 
 def _detect_head(model: nn.Module) -> nn.Module:

@@ -10,19 +10,8 @@ from torchvision.ops import batched_nms
 
 from .boxes import xywh2xyxy
 
-MAX_NMS = 30000  # candidates kept (by score) before NMS, as YOLOv5: bounds the NMS cost at low conf_thres
-
-
-def _check_args(pred_shape: tuple[int, ...], conf_thres: float, iou_thres: float, max_det: int) -> None:
-    """Shared by the torch and numpy versions so both reject the same inputs with the same words."""
-    if len(pred_shape) != 3 or pred_shape[-1] < 6:
-        raise ValueError(f"pred must have shape (B, N, 5 + nc) with nc >= 1, got {tuple(pred_shape)}")
-    if not 0.0 <= conf_thres <= 1.0:
-        raise ValueError(f"conf_thres must be in [0, 1], got {conf_thres}")
-    if not 0.0 <= iou_thres <= 1.0:
-        raise ValueError(f"iou_thres must be in [0, 1], got {iou_thres}")
-    if max_det < 1:
-        raise ValueError(f"max_det must be >= 1, got {max_det}")
+# Torch-free shared pieces: both NMS versions reject the same inputs with the same words.
+from .nms_numpy import MAX_NMS, _check_args  # noqa: E402
 
 
 def non_max_suppression(pred: torch.Tensor, conf_thres: float = 0.001, iou_thres: float = 0.65,

@@ -11,11 +11,11 @@ from typing import Literal
 
 import numpy as np
 
-MAX_NMS = 30000  # as edgeyolo.ops.nms.MAX_NMS (duplicated: importing that module would import torch)
+MAX_NMS = 30000  # candidates kept (by score) before NMS, as YOLOv5: bounds the NMS cost at low conf_thres
 
 
 def _check_args(pred_shape: tuple[int, ...], conf_thres: float, iou_thres: float, max_det: int) -> None:
-    # Duplicated from edgeyolo.ops.nms for the same reason; keep the messages identical.
+    """Shared with edgeyolo.ops.nms (which imports it from here, the torch-free side)."""
     if len(pred_shape) != 3 or pred_shape[-1] < 6:
         raise ValueError(f"pred must have shape (B, N, 5 + nc) with nc >= 1, got {tuple(pred_shape)}")
     if not 0.0 <= conf_thres <= 1.0:

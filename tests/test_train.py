@@ -1,0 +1,145 @@
+"""Training: a tiny end-to-end run improves mAP, resume is exact, checkpoints fail clearly, val, compare."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from edgeyolo.cli import cli, main
+from edgeyolo.models.checkpoint import load_model, read_checkpoint
+from edgeyolo.train.trainer import TrainConfig, Trainer
+from conftest import TINY_MODEL
+
+NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0,
+          "warmup_epochs": 0.0, "lr0": 0.01, "warmup_bias_lr": 0.0}
+
+
+def _cfg(tmp_path, data, **over) -> TrainConfig:
+    hyp = tmp_path / "hyp.yaml"
+    if not hyp.exists():
+        hyp.write_text(yaml.safe_dump(NO_AUG))
+    base = dict(model=str(TINY_MODEL), data=str(data), epochs=2, imgsz=96, batch=4, nbs=4, device="cpu", workers=0,
+                hyp=str(hyp), project=str(tmp_path / "runs"), name="exp", optimizer="AdamW", plots=False,
+                progress=False, cache=True)
+    base.update(over)
+    return TrainConfig(**base)
+
+
+EPOCHS, VAL_INTERVAL = 30, 10
+
+
+@pytest.fixture(scope="module")
+def overfit_run(overfit_data, tmp_path_factory):
+    """Train the tiny model on 48 images (no augmentation), validating on the same images."""
+    tmp = tmp_path_factory.mktemp("overfit")
+    return Trainer(_cfg(tmp, overfit_data, epochs=EPOCHS, batch=8, nbs=8, val_interval=VAL_INTERVAL,
+                        plots=True)).fit()
+
+
+def test_tiny_train_improves_map(overfit_run):
+    rows = [line.split(",") for line in (overfit_run / "results.csv").read_text().splitlines()]
+    header = [h.strip() for h in rows[0]]
+    col = header.index("metrics/mAP50")
+    maps = [float(r[col]) for r in rows[1:]]
+    assert len(maps) == EPOCHS
+    validated = [m for m in maps if not math.isnan(m)]
+    assert len(validated) == EPOCHS // VAL_INTERVAL  # the other epochs' metrics stay NaN
+    assert validated[-1] > 0.5 and validated[-1] > validated[0] + 0.2, validated
+    box = header.index("train/box_loss")
+    assert float(rows[-1][box]) < 0.7 * float(rows[1][box])
+    for name in ("args.yaml", "hyp.yaml", "results.png", "labels.png", "train_batch.png", "PR_curve.png",
+                 "confusion_matrix.png", "weights/best.pt", "weights/last.pt"):
+        assert (overfit_run / name).is_file(), name
+    best = read_checkpoint(overfit_run / "weights" / "best.pt")
+    assert "train_state" not in best and best["names"] == ["motorcycle", "car", "bus", "truck"]
+
+
+def test_val_cli_and_save_json(overfit_run, overfit_data, tmp_path):
+    out = tmp_path / "dets.json"
+    result = CliRunner().invoke(cli, ["val", "--weights", str(overfit_run / "weights" / "best.pt"), "--data",
+                                      str(overfit_data), "--split", "train", "--batch", "16",
+                                      "--workers", "0", "--device", "cpu", "--save-json", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["class"])
+    assert lines[header + 1].split()[:2] == ["all", "48"]
+    assert "ms inference" in result.output
+    dets = json.loads(out.read_text())
+    assert dets and {"image_id", "category_id", "bbox", "score"} <= set(dets[0])
+    # boxes are in the original 96-px images' pixels
+    assert all(-1e-3 <= d["bbox"][0] and d["bbox"][0] + d["bbox"][2] <= 96 + 1e-3 for d in dets)
+
+
+def _crash_at(epoch_to_fail):
+    original = Trainer._train_epoch
+
+    def patched(self, epoch, nb, nw):
+        if epoch == epoch_to_fail:
+            raise RuntimeError("simulated crash")
+        return original(self, epoch, nb, nw)
+    return patched
+
+
+def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
+    straight = Trainer(_cfg(tmp_path, tiny_data, epochs=3, name="straight")).fit()
+    monkeypatch.setattr(Trainer, "_train_epoch", _crash_at(2))
+    cfg = _cfg(tmp_path, tiny_data, epochs=3, name="crashed")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(cfg).fit()
+    monkeypatch.undo()
+    resumed = Trainer.resume(tmp_path / "runs" / "crashed").fit()
+    a, b = (read_checkpoint(r / "weights" / "last.pt") for r in (straight, resumed))
+    assert a["train_state"]["epoch"] == b["train_state"]["epoch"] == 2
+    for key in ("raw_model",):
+        for k, v in a["train_state"][key].items():
+            assert torch.equal(v, b["train_state"][key][k]), k
+    for k, v in a["model"].items():  # EMA weights
+        assert torch.equal(v, b["model"][k]), k
+    assert (resumed / "results.csv").read_text().count("\n") == 4  # header + 3 epochs, no duplicates
+
+
+def test_resume_errors(tiny_data, tmp_path, overfit_run):
+    with pytest.raises(ValueError, match="has no training state"):
+        Trainer.resume(overfit_run / "weights" / "best.pt")
+    with pytest.raises(ValueError, match=f"already finished its {EPOCHS} epochs"):
+        Trainer.resume(overfit_run)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="bad.pt: not a readable checkpoint"):
+        Trainer.resume(bad)
+    with pytest.raises(ValueError, match="no run with weights/last.pt"):
+        Trainer.resume("auto", project=str(tmp_path / "empty"))
+
+
+def test_cli_one_line_errors(tmp_path, capsys):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(SystemExit) as e:
+        main(["val", "--weights", str(foreign)])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgeyolo: error: ") and "not an edgeyolo checkpoint" in err and "\n" not in err
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(tmp_path / "missing.yaml")])
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_compare_runs(overfit_run, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", str(overfit_run), str(overfit_run), "--out", str(tmp_path / "cmp"),
+                                      "--imgsz", "320"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
+    table = (tmp_path / "cmp" / "compare.md").read_text().splitlines()
+    assert len(table) == 4 and "tiny-yolo.yaml" in table[2]
+    row = [c.strip() for c in table[2].split("|")]
+    assert row[5] == str(EPOCHS) and float(row[6]) > 0.5
+
+
+def test_load_trained_model_for_inference(overfit_run):
+    model, ckpt = load_model(overfit_run / "weights" / "best.pt")
+    assert ckpt["meta"]["imgsz"] == 96 and not model.training
+    assert model(torch.zeros(1, 3, 96, 96)).shape[-1] == 9

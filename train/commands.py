@@ -1,0 +1,95 @@
+"""``edgeyolo train``, ``edgeyolo val`` and ``edgeyolo compare``."""
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--model", default="yolov4s-mbv3s", show_default=True, help="Model name (edgeyolo info --list) or YAML.")
+@click.option("--data", default=None, help="Data YAML (Ultralytics form). Default: the built-in synthetic set.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: 10 on the synthetic set, else 300.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Default: 160 on the synthetic set, else 640.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Batch size per process.")
+@click.option("--nbs", type=click.IntRange(min=1), default=None,
+              help="Nominal batch: gradients accumulate to it. Default: 16 on the synthetic set, else 64.")
+@click.option("--device", default="", help="cpu, cuda:0, ... (default: CUDA if available).")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--backbone-weights", default=None, help="Local ImageNet checkpoint for the backbone.")
+@click.option("--hyp", default=None, help="Hyperparameter YAML (any subset of train/hyp.scratch.yaml). "
+              "Default: hyp.quick.yaml on the synthetic set, else the scratch defaults.")
+@click.option("--project", default="runs/train", show_default=True)
+@click.option("--name", default="exp", show_default=True)
+@click.option("--exist-ok", is_flag=True, help="Reuse project/name instead of incrementing it.")
+@click.option("--resume", default=None, is_flag=False, flag_value="auto",
+              help="Continue a run: a last.pt, a run folder, or nothing for the newest run.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--optimizer", type=click.Choice(["SGD", "Adam", "AdamW"]), default=None,
+              help="Default: AdamW on the synthetic set, else SGD (Nesterov).")
+@click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=50, show_default=True, help="Early-stopping epochs.")
+@click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Validate every N epochs (always after the last).")
+@click.option("--multi-scale", is_flag=True, help="Random image size in [0.5, 1.5] x imgsz per batch.")
+@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm under torchrun.")
+@click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: on for synthetic data).")
+def train(resume: str | None, **kwargs: object) -> None:
+    """Train a model (torchrun --nproc_per_node N edgeyolo train ... for data-parallel training)."""
+    from .trainer import TrainConfig, Trainer
+
+    trainer = Trainer.resume(resume, str(kwargs["project"])) if resume else Trainer(TrainConfig(**kwargs))
+    trainer.fit()
+
+
+@click.command()
+@click.option("--weights", required=True, help="Checkpoint (.pt) written by edgeyolo train.")
+@click.option("--data", default=None, help="Data YAML. Default: the built-in synthetic set.")
+@click.option("--split", default="val", show_default=True)
+@click.option("--imgsz", type=int, default=None, help="Default: the checkpoint's training size.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--conf", type=click.FloatRange(0, 1), default=0.001, show_default=True)
+@click.option("--iou", type=click.FloatRange(0, 1), default=0.65, show_default=True)
+@click.option("--device", default="", help="cpu, cuda:0, ...")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--half", is_flag=True, help="FP16 inference (CUDA).")
+@click.option("--save-json", default=None, help="Write COCO-format detections to this file.")
+def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: int, conf: float, iou: float,
+        device: str, workers: int, half: bool, save_json: str | None) -> None:
+    """Validate a checkpoint: P, R, mAP@0.5, mAP@0.5:0.95 overall and per class, and speed."""
+    import torch
+
+    from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
+    from edgeyolo.models.checkpoint import load_model
+
+    from .trainer import _select_device
+    from .validate import validate
+
+    dev = _select_device(device, -1)
+    model, ckpt = load_model(weights, dev)
+    if half and dev.type != "cuda":
+        raise ValueError("--half needs a CUDA device")
+    if half:
+        model.half()
+    imgsz = imgsz or int(ckpt["meta"].get("imgsz", 640))
+    dataset = DetectionDataset(data or str(synthetic_data_yaml()), split, imgsz, augment=False, rect=True,
+                               batch_size=batch)
+    if dataset.names != ckpt["names"]:
+        click.echo(f"warning: data names {dataset.names} differ from the checkpoint's {ckpt['names']}", err=True)
+    loader = build_dataloader(dataset, batch, workers, shuffle=False, distributed=False)
+    with torch.inference_mode():
+        result = validate(model, loader, ckpt["names"], conf, iou, half=half, save_json=save_json)
+    click.echo(result.table())
+    if save_json:
+        click.echo(f"detections written to {save_json}")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default="runs/compare", show_default=True, help="Folder for compare.png and compare.md.")
+@click.option("--imgsz", type=int, default=640, show_default=True, help="Image size for the GFLOPs column.")
+def compare(runs: tuple[str, ...], out: str, imgsz: int) -> None:
+    """Compare training runs: loss, mAP, P/R and LR curves, and a table of final/best figures."""
+    from .compare import compare_runs
+
+    table, png = compare_runs([*runs], out, imgsz)
+    click.echo(table)
+    click.echo(f"figure: {png}")

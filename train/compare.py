@@ -1,0 +1,76 @@
+"""The seeds' comparison of backbones: one line per run on each training curve, and a table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edgeyolo.models import build_model
+from edgeyolo.models.summary import count_params, part_stats
+
+from .runs import atomic_write_text, read_results
+
+PANELS = [("train/box_loss", "val/box_loss"), ("train/obj_loss", "val/obj_loss"), ("train/cls_loss", "val/cls_loss"),
+          ("metrics/mAP50",), ("metrics/mAP50-95",), ("metrics/precision",), ("metrics/recall",), ("lr/pg1",)]
+
+
+def _load_run(run: Path) -> tuple[str, list[dict[str, float]], dict]:
+    rows = read_results(run / "results.csv")
+    if not rows:
+        raise ValueError(f"{run}: no results.csv rows (not an edgeyolo training run, or no epoch finished)")
+    args_file = run / "args.yaml"
+    args = yaml.safe_load(args_file.read_text()) if args_file.is_file() else {}
+    return run.name, rows, args
+
+
+def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> tuple[str, Path]:
+    """Plot every run's curves into ``out/compare.png`` and write ``out/compare.md``; returns the
+    Markdown table and the PNG path."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend needed
+
+    loaded = [_load_run(Path(r)) for r in runs]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(20, 9), tight_layout=True)
+    axes = fig.subplots(2, 4).ravel()
+    for ax, cols in zip(axes, PANELS):
+        for name, rows, _ in loaded:
+            epochs = np.array([r["epoch"] + 1 for r in rows])
+            for col, style in zip(cols, ("-", "--")):
+                label = name if len(cols) == 1 else f"{name} ({col.split('/')[0]})"
+                y = np.array([r.get(col, np.nan) for r in rows])
+                ok = np.isfinite(y)  # runs validated every N epochs have NaN metrics in between
+                ax.plot(epochs[ok], y[ok], style, marker="." if ok.sum() < 30 else None, label=label)
+        ax.set_title(" / ".join(cols))
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=7)
+    png = out / "compare.png"
+    fig.savefig(png, dpi=120)
+
+    lines = ["| run | model | params | GFLOPs@%d | epochs | final mAP50 | final mAP50-95 | best mAP50 | best mAP50-95 |"
+             % imgsz, "|---|---|---|---|---|---|---|---|---|"]
+    for name, rows, args in loaded:
+        model_name = args.get("model", "?")
+        params = gflops = "?"
+        if model_name != "?":
+            m = build_model(model_name, nc=int(args.get("nc", 0)) or _nc(rows, args), device="meta")
+            params = f"{count_params(m)[1]:,}"
+            gflops = f"{sum(s.gflops for s in part_stats(m, imgsz)):.1f}"
+        validated = [r for r in rows if np.isfinite(r.get("metrics/mAP50", np.nan))] or rows
+        last = validated[-1]
+        best = max(validated, key=lambda r: 0.1 * r["metrics/mAP50"] + 0.9 * r["metrics/mAP50-95"])
+        lines.append(f"| {name} | {model_name} | {params} | {gflops} | {len(rows)} | {last['metrics/mAP50']:.3f} | "
+                     f"{last['metrics/mAP50-95']:.3f} | {best['metrics/mAP50']:.3f} | {best['metrics/mAP50-95']:.3f} |")
+    table = "\n".join(lines)
+    atomic_write_text(out / "compare.md", table + "\n")
+    return table, png
+
+
+def _nc(rows: list[dict[str, float]], args: dict) -> int:
+    """The class count of a run, from its data YAML (4 for the synthetic set)."""
+    data = args.get("data")
+    if data and Path(data).is_file():
+        names = yaml.safe_load(Path(data).read_text()).get("names", [])
+        return len(names) or 4
+    return 4

@@ -1,0 +1,129 @@
+"""Validation: losses, COCO-style mAP, per-class figures and timing of a model on a data split.
+
+Shared by the training loop (every epoch, on the EMA weights) and ``edgeyolo val``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edgeyolo.ops.boxes import scale_boxes, xywh2xyxy
+from edgeyolo.ops.confusion import ConfusionMatrix
+from edgeyolo.ops.metrics import DetectionEvaluator, DetectionMetrics
+from edgeyolo.ops.nms import non_max_suppression
+
+from .loss import YOLOLoss
+
+
+@dataclass
+class ValResult:
+    metrics: DetectionMetrics
+    losses: np.ndarray  # (3,) mean box, obj, cls loss per batch (zeros when no loss was given)
+    speed_ms: dict[str, float]  # per image: preprocess, inference, nms
+    n_images: int
+    n_labels: int
+    confusion: ConfusionMatrix
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def fitness(self) -> float:
+        """0.1 * mAP@0.5 + 0.9 * mAP@0.5:0.95, the early-stopping and best.pt criterion."""
+        return 0.1 * self.metrics.map50 + 0.9 * self.metrics.map
+
+    def summary(self) -> dict[str, float]:
+        m = self.metrics
+        return {"metrics/precision": m.mp, "metrics/recall": m.mr, "metrics/mAP50": m.map50, "metrics/mAP50-95": m.map,
+                "val/box_loss": float(self.losses[0]), "val/obj_loss": float(self.losses[1]),
+                "val/cls_loss": float(self.losses[2])}
+
+    def table(self) -> str:
+        head = f"{'class':>14}{'images':>8}{'labels':>8}{'P':>9}{'R':>9}{'mAP50':>9}{'mAP50-95':>10}"
+        m = self.metrics
+        lines = [head, f"{'all':>14}{self.n_images:>8}{self.n_labels:>8}{m.mp:>9.3f}{m.mr:>9.3f}{m.map50:>9.3f}{m.map:>10.3f}"]
+        for c, name in enumerate(self.names):
+            if m.nt[c]:
+                lines.append(f"{name:>14}{self.n_images:>8}{int(m.nt[c]):>8}{m.p[c]:>9.3f}{m.r[c]:>9.3f}"
+                             f"{m.ap50[c]:>9.3f}{m.ap50_95[c]:>10.3f}")
+        s = self.speed_ms
+        lines.append(f"Speed: {s['preprocess']:.1f} ms pre-process, {s['inference']:.1f} ms inference, "
+                     f"{s['nms']:.1f} ms NMS per image at batch size given; {self.n_images} images")
+        return "\n".join(lines)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: Any, names: list[str], conf_thres: float = 0.001, iou_thres: float = 0.65,
+             loss_fn: YOLOLoss | None = None, half: bool = False, save_json: str | Path | None = None,
+             progress: bool = True) -> ValResult:
+    """Run ``model`` over ``loader`` (a DetectionDataset loader) and score it.
+
+    Detections are matched in the letterboxed image's pixels (IoU is invariant to the letterbox's
+    uniform scale and shift); ``save_json`` writes COCO-format detections in original-image pixels
+    with ``image_id`` = file stem (an int when numeric) and ``category_id`` = class index.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nc = len(names)
+    evaluator, confusion = DetectionEvaluator(nc), ConfusionMatrix(nc)
+    losses = torch.zeros(3)
+    times = np.zeros(3)
+    n_images = n_labels = n_batches = 0
+    records = []
+    bar = tqdm(loader, desc=f"{'val':>10}", leave=False, disable=not progress, bar_format="{l_bar}{bar:20}{r_bar}")
+    for imgs, targets, paths, shapes in bar:
+        t0 = time.perf_counter()
+        imgs = imgs.to(device, non_blocking=True)
+        imgs = (imgs.half() if half else imgs.float()) / 255.0
+        _sync(device)
+        t1 = time.perf_counter()
+        raw = model.forward_raw(imgs)
+        preds = model.head.decode(raw)
+        _sync(device)
+        t2 = time.perf_counter()
+        if loss_fn is not None:
+            losses += loss_fn([r.float() for r in raw], targets.to(device))[1].cpu()
+        dets = non_max_suppression(preds.float(), conf_thres, iou_thres)
+        _sync(device)
+        t3 = time.perf_counter()
+        times += (t1 - t0, t2 - t1, t3 - t2)
+        h, w = imgs.shape[2:]
+        for i, det in enumerate(dets):
+            lb = targets[targets[:, 0] == i, 1:].numpy()
+            gts = np.concatenate([lb[:, :1], xywh2xyxy(lb[:, 1:5] * np.array([w, h, w, h], dtype=np.float32))], 1)
+            det_np = det.cpu().numpy()
+            evaluator.update(det_np, gts)
+            confusion.update(det_np, gts)
+            n_labels += len(gts)
+            if save_json is not None and shapes[i] is not None:
+                records += _coco_records(det_np, paths[i], (h, w), shapes[i])
+        n_images += len(dets)
+        n_batches += 1
+    model.train(was_training)
+    if save_json is not None:
+        Path(save_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(save_json).write_text(json.dumps(records))
+    speed = dict(zip(("preprocess", "inference", "nms"), (times / max(n_images, 1) * 1e3).tolist()))
+    return ValResult(evaluator.compute(), (losses / max(n_batches, 1)).numpy(), speed, n_images, n_labels,
+                     confusion, list(names))
+
+
+def _coco_records(det: np.ndarray, path: str, img_shape: tuple[int, int], shapes: Any) -> list[dict[str, Any]]:
+    (h0, w0), ratio_pad = shapes
+    boxes = scale_boxes(img_shape, det[:, :4].copy(), (h0, w0), ratio_pad)
+    stem = Path(path).stem
+    image_id: int | str = int(stem) if stem.isnumeric() else stem
+    return [{"image_id": image_id, "category_id": int(c), "bbox": [round(float(v), 3) for v in
+             (b[0], b[1], b[2] - b[0], b[3] - b[1])], "score": round(float(s), 5)}
+            for b, s, c in zip(boxes, det[:, 4], det[:, 5])]
