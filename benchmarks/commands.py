@@ -1,0 +1,81 @@
+"""``edgeyolo bench`` and ``edgeyolo detect``: argument parsing only; the work is in
+``runner.run_bench`` and ``detect.run_detect``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
+
+
+@click.command("bench")
+@click.option("--weights", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="checkpoint (.pt, exported per cell) or artifact (.onnx/.torchscript/.engine, benched as is); repeatable")
+@click.option("--models", default="", help="comma-separated zoo names benched with random weights (latency only)")
+@click.option("--formats", default="pytorch,torchscript,onnx", show_default=True, help=f"from {','.join(BENCH_FORMATS)}")
+@click.option("--precisions", default="fp32", show_default=True, help=f"from {','.join(PRECISIONS)}")
+@click.option("--imgsz", default="320", show_default=True, help="comma-separated square sizes")
+@click.option("--batch", default=1, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda:N")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="data YAML for mAP and INT8 calibration (default: the synthetic set)")
+@click.option("--warmup", default=10, show_default=True, type=int)
+@click.option("--iters", default=50, show_default=True, type=int)
+@click.option("--end2end", is_flag=True, help="also time letterbox + inference + decode + NMS on a real image")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime (default: all)")
+@click.option("--nc", default=4, show_default=True, type=int, help="classes of --models' random-weights models")
+@click.option("--map/--no-map", "measure_map", default=True, show_default=True, help="mAP of trained weights on --data")
+@click.option("--map-images", type=int, default=None, help="cap the val images for mAP (default: all, SPEC 6)")
+@click.option("--calib-images", default=128, show_default=True, type=int, help="INT8 calibration images")
+@click.option("--calib-method", default="minmax", show_default=True, type=click.Choice(["minmax", "entropy", "percentile"]))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="export cache (default ~/.cache/edgeyolo/bench)")
+@click.option("--name", default="exp", show_default=True, help="run name under runs/bench/")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="output folder (overrides --name)")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A.json B.json: print two bench runs side by side and exit")
+def bench(weights, models, formats, precisions, imgsz, batch, device, data, warmup, iters, end2end, threads, nc,
+          measure_map, map_images, calib_images, calib_method, cache_dir, name, out, compare) -> None:
+    """Latency, throughput, memory, size and mAP per (model, format, precision, size); a table,
+    bench.csv/json and pareto.png under runs/bench/NAME."""
+    if compare:
+        from .results import compare_table, read_json  # noqa: PLC0415
+        a, b = (read_json(p) for p in compare)
+        click.echo(compare_table(a, b, str(compare[0]), str(compare[1])))
+        return
+    from .runner import BenchOptions, run_bench  # noqa: PLC0415
+    if map_images is not None and map_images < 1:
+        raise ValueError(f"--map-images must be >= 1, got {map_images}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    o = BenchOptions(weights=list(weights), models=parse_list(models, "--models") if models.strip() else [],
+                     formats=parse_list(formats, "--formats", BENCH_FORMATS),
+                     precisions=parse_list(precisions, "--precisions", PRECISIONS), sizes=parse_sizes(imgsz),
+                     batch=batch, device=device, data=data, warmup=warmup, iters=iters, end2end=end2end, threads=threads,
+                     nc=nc, measure_map=measure_map, map_images=map_images, calib_images=calib_images,
+                     calib_method=calib_method, cache_dir=cache_dir, name=name, out=out,
+                     command="edgeyolo " + " ".join(sys.argv[1:]))
+    res = run_bench(o)
+    click.echo(res["markdown"])
+    click.echo(f"results: {res['dir']}/bench.csv, bench.json, bench.md, pareto.png")
+
+
+@click.command("detect")
+@click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="checkpoint (.pt) or artifact (.onnx, .torchscript, .engine)")
+@click.option("--source", required=True, type=click.Path(path_type=Path), help="image, folder of images, or video")
+@click.option("--conf", default=0.25, show_default=True, type=float)
+@click.option("--iou", default=0.45, show_default=True, type=float)
+@click.option("--imgsz", default=None, type=int, help="default: the artifact's size, 640 for checkpoints")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--save-dir", default=Path("runs/detect/exp"), show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--save-txt", is_flag=True, help="YOLO txt per image (cls cx cy w h conf, normalised)")
+@click.option("--save-json", is_flag=True, help="detections.json with every box")
+@click.option("--nosave", is_flag=True, help="do not write the drawn images/videos")
+def detect(weights, source, conf, iou, imgsz, device, save_dir, save_txt, save_json, nosave) -> None:
+    """Boxes drawn and saved, with the same runtime backends as bench."""
+    from .detect import DetectOptions, run_detect  # noqa: PLC0415
+    run_detect(DetectOptions(weights, source, conf, iou, imgsz, device, save_dir, save_txt, save_json, not nosave),
+               log=click.echo)

@@ -1,0 +1,58 @@
+"""The committed CPU matrix (issue 6): the seven seed models at 320 in FP32 (PyTorch eager,
+TorchScript, ONNX Runtime) with random weights, plus INT8 (ONNX Q/DQ) for yolov4s-mbv3s and
+yolov4-mbv3s. With ``--trained PT`` (a yolov4s-mbv3s checkpoint) that model is benched from the
+checkpoint, with mAP on the synthetic val set, so the Pareto picture has real accuracy points.
+
+    python -m edgeyolo.bench.run_cpu [--trained runs/train/exp/weights/best.pt] [--iters 20] \\
+        [--out benchmarks/results/cpu]
+
+Writes bench.csv / bench.json / bench.md / pareto.png to ``--out`` (``edgeyolo bench`` writes the
+same files for any matrix given on its command line).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgeyolo.models import SEED_MODELS
+
+from .matrix import Cell, Machine, Source, build_matrix
+from .runner import BenchOptions, run_bench
+
+INT8_MODELS = ("yolov4s-mbv3s", "yolov4-mbv3s")
+
+
+def cpu_cells(o: BenchOptions, trained: Path | None, machine: Machine) -> list[Cell]:
+    seeds = [Source(m, "random", None, o.nc) for m in SEED_MODELS]
+    small = Source("yolov4s-mbv3s", "checkpoint", trained, o.nc) if trained else Source("yolov4s-mbv3s", "random", None, o.nc)
+    cells = build_matrix([small, *seeds], o.formats, ["fp32"], o.sizes, o.batch, machine, o.device)
+    int8 = [s for s in (small, *seeds) if s.name in INT8_MODELS]
+    cells += build_matrix(int8, ["onnx"], ["int8"], o.sizes, o.batch, machine, o.device)
+    return cells
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trained", type=Path, default=None, help="a trained yolov4s-mbv3s checkpoint (mAP)")
+    ap.add_argument("--formats", default="pytorch,torchscript,onnx")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--calib-images", type=int, default=128)
+    ap.add_argument("--end2end", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu"))
+    a = ap.parse_args(argv)
+    if a.trained is not None and not a.trained.is_file():
+        raise SystemExit(f"--trained {a.trained}: file not found")
+    o = BenchOptions(formats=[f.strip() for f in a.formats.split(",") if f.strip()], sizes=[a.imgsz],
+                     warmup=a.warmup, iters=a.iters, threads=a.threads, calib_images=a.calib_images,
+                     end2end=a.end2end, out=a.out, command="python -m edgeyolo.bench.run_cpu " + " ".join(sys.argv[1:] if argv is None else argv))
+    res = run_bench(o, cells=cpu_cells(o, a.trained, Machine.here()))
+    print(res["markdown"])
+    print(f"matrix wall time {res['settings']['wall_minutes']} min; results in {res['dir']}")
+
+
+if __name__ == "__main__":
+    main()
