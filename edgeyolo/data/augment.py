@@ -12,6 +12,8 @@ import random
 import cv2
 import numpy as np
 
+from edgeyolo.ops import boxes
+
 PAD_VALUE = 114  # grey fill of letterbox, mosaic and affine borders (as in YOLOv5)
 
 
@@ -19,10 +21,8 @@ def xywhn2xyxy(labels: np.ndarray, w: float, h: float, padw: float = 0.0, padh: 
     """(n, 5) ``cls cx cy w h`` normalised -> (n, 5) ``cls x1 y1 x2 y2`` in pixels of a (h, w)
     image placed at offset (padw, padh)."""
     out = labels.astype(np.float32, copy=True)
-    out[:, 1] = w * (labels[:, 1] - labels[:, 3] / 2) + padw
-    out[:, 2] = h * (labels[:, 2] - labels[:, 4] / 2) + padh
-    out[:, 3] = w * (labels[:, 1] + labels[:, 3] / 2) + padw
-    out[:, 4] = h * (labels[:, 2] + labels[:, 4] / 2) + padh
+    if len(out):
+        out[:, 1:5] = boxes.xywhn2xyxy(out[:, 1:5], w, h, padw, padh)
     return out
 
 
@@ -30,10 +30,9 @@ def xyxy2xywhn(labels: np.ndarray, w: float, h: float) -> np.ndarray:
     """(n, 5) ``cls x1 y1 x2 y2`` pixels -> (n, 5) ``cls cx cy w h`` normalised to a (h, w) image,
     after clipping the boxes to the image."""
     out = labels.astype(np.float32, copy=True)
-    x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
-    y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
-    out[:, 1], out[:, 2] = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
-    out[:, 3], out[:, 4] = (x2 - x1) / w, (y2 - y1) / h
+    if len(out):
+        xyxy = boxes.clip_boxes(out[:, 1:5], (h, w))
+        out[:, 1:5] = boxes.xyxy2xywh(xyxy) / np.array([w, h, w, h], dtype=np.float32)
     return out
 
 
