@@ -24,7 +24,6 @@ import torch
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from edgeyolo.ops.boxes import xywh2xyxy
 
 BALANCE_3 = (4.0, 1.0, 0.4)  # objectness weight per level P3, P4, P5 (small objects count more)
 _OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32)  # own cell, l, u, r, d

@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 import yaml
-from torch import nn
 
 from .detect import Detect
 from .graph import RowGraph
