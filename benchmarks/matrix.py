@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeyolo.export.formats import FORMATS
+from edgeyolo.runtime.info import precision_of
 
 BENCH_FORMATS = ("pytorch", *FORMATS)  # pytorch = the checkpoint run eagerly, no export
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -128,9 +129,5 @@ def build_matrix(sources: list[Source], formats: list[str], precisions: list[str
 
 
 def precision_of_artifact(path: Path, meta: dict) -> str:
-    """An artifact's precision: its metadata, else its name (``*_int8.onnx`` is the export layer's)."""
-    if meta.get("half"):
-        return "fp16"
-    if meta.get("precision") in PRECISIONS:
-        return str(meta["precision"])
-    return "int8" if "_int8" in path.name else "fp32"
+    """An artifact's precision: its metadata, else its name (the runtime's rule)."""
+    return precision_of(path, meta)

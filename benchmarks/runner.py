@@ -90,7 +90,7 @@ def plan(o: BenchOptions, sources: list[Source], machine: Machine) -> list[Cell]
             fmt = format_of(s.path).name
             try:  # size/precision/batch come from the file; loading it here also checks it early
                 ld = load_artifact_runner(s.path, "cpu" if not machine.cuda else o.device, o.threads)
-                cells.append(artifact_cell(s, fmt, ld.precision, ld.imgsz or o.sizes[0], ld.batch or o.batch, machine, o.device))
+                cells.append(artifact_cell(s, fmt, ld.precision, ld.imgsz or o.sizes[0], ld.info.batch or o.batch, machine, o.device))
             except (ValueError, RuntimeError) as e:
                 cells.append(Cell(s, fmt, "?", o.sizes[0], o.batch, f"cannot load: {str(e).splitlines()[0][:200]}"))
     return cells
@@ -151,6 +151,7 @@ class CellRunner:
 
     def _measure(self, cell: Cell, row: dict[str, Any]) -> None:
         from edgeyolo.export.runtime import TorchRunner  # noqa: PLC0415
+        from edgeyolo.runtime.backends import TorchScriptBackend  # noqa: PLC0415
 
         from .runners import load_artifact_runner, load_checkpoint_runner, model_only_call  # noqa: PLC0415
         o, s = self.o, cell.source
@@ -184,7 +185,7 @@ class CellRunner:
         power = self.power
         # CUDA events time the torch stream; ORT/TensorRT runners sync their own work before returning,
         # so for them the host clock (with a device sync around the interval) is the right timer.
-        timer = timer_for(o.device, cuda_events=isinstance(loaded.runner, TorchRunner))
+        timer = timer_for(o.device, cuda_events=isinstance(loaded.runner, (TorchRunner, TorchScriptBackend)))
         st = measure(model_only_call(loaded.runner, x), o.warmup, o.iters, cell.batch, "model-only", timer,
                      on_start=power.start if power else None, on_stop=power.stop if power else None)
         row.update(mode="model-only", warmup=st.warmup, iters=st.iters, p50_ms=st.p50_ms, p90_ms=st.p90_ms,
@@ -194,8 +195,8 @@ class CellRunner:
             row["power_w"] = pr.mean_w
             row["energy_mj_per_frame"] = pr.as_dict()["energy_mj_per_frame"]
         if o.end2end:
-            from .predict import Predictor  # noqa: PLC0415
-            pred = Predictor(loaded.runner, cell.imgsz, o.conf, o.iou)
+            from edgeyolo.runtime.detector import Detector  # noqa: PLC0415
+            pred = Detector(loaded.backend, o.conf, o.iou, imgsz=cell.imgsz)
             imgs = [self.image()] * cell.batch
             e2e = measure(lambda: pred(imgs), max(1, o.warmup // 2), o.iters, cell.batch, "end-to-end",
                           timer_for(o.device, cuda_events=False))

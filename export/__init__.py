@@ -3,7 +3,7 @@ TensorRT engines, INT8 quantization, verification. Never imports ``edgeyolo.trai
 
 Modules: ``formats`` (the FORMATS table), ``targets`` (TensorRT targets), ``fuse`` / ``rewrite`` /
 ``deploy`` (graph preparation), ``onnx_export`` / ``onnx_nms`` / ``torchscript_export``,
-``quantize`` + ``images`` (Q/DQ INT8, calibration), ``tensorrt_build`` / ``trt_runtime`` /
-``trt_sidecar`` / ``trt_calibrator`` / ``trt_ops`` (TensorRT, lazily imported), ``runtime`` (run any
-artifact), ``verify`` / ``evaluate`` (parity and the mAP gate), ``pipeline`` / ``commands`` / ``report``.
+``quantize`` + ``images`` (Q/DQ INT8, calibration), ``tensorrt_build`` / ``trt_calibrator`` /
+``trt_ops`` (TensorRT, lazily imported), ``runtime`` (artifacts run through the deployed
+``edgeyolo.runtime``; engines get their JSON sidecar from ``edgeyolo.runtime.sidecar``), ``verify`` / ``evaluate`` (parity and the mAP gate), ``pipeline`` / ``commands`` / ``report``.
 """

@@ -69,7 +69,8 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
     deploy, prep = prepare_model(model, target, decode=not o.raw)
     log(f"graph: {prep.summary()} (TensorRT {target.name} target, opset {opset})")
     rep = ExportReport(str(o.weights), str(model.cfg.get("name", "?")), o.imgsz, o.batch, target.name, opset, prep.as_dict())
-    meta = {"names": names, "nc": nc, "stride": [int(s) for s in model.stride.tolist()], "imgsz": o.imgsz,
+    meta = {"names": names, "nc": nc, "stride": [int(s) for s in model.stride.tolist()],
+            "anchors": model.head.anchors.tolist(), "imgsz": o.imgsz,
             "batch": o.batch, "model": rep.model, "decode": not o.raw, "trt_target": target.name, "opset": opset,
             "edgeyolo": __version__, "source": Path(o.weights).name}
     fnames = {f.name for f in o.formats}

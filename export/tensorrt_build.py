@@ -37,7 +37,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, o: EngineOption
                  calibration: Sequence[np.ndarray] | None = None, cache_dir: str | Path | None = None) -> Path:
     import tensorrt as trt
 
-    from .trt_sidecar import current_environment, write_sidecar
+    from edgeyolo.runtime.sidecar import current_environment, write_sidecar
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     # EXPLICIT_BATCH is required on 8.x and deprecated (always on) in 10.

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeyolo.bench.detect import DetectOptions, run_detect, yolo_lines
+from edgeyolo.bench.detect import DetectOptions, run_detect
+from edgeyolo.runtime.draw import yolo_lines
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 
 from edgeyolo.export.tensorrt_build import EngineOptions, profile_shapes
 from edgeyolo.export.trt_calibrator import BatchFeeder
-from edgeyolo.export.trt_sidecar import check_compatible, read_sidecar, sidecar_path, write_sidecar
+from edgeyolo.runtime.sidecar import check_compatible, read_sidecar, sidecar_path, write_sidecar
 
 ENV = {"tensorrt": "8.5.2.2", "gpu": "Orin", "compute_capability": "8.7", "jetson": "NVIDIA Jetson AGX Orin"}
 
@@ -67,7 +67,7 @@ def test_build_and_run_engine(tmp_path: Path) -> None:
     from edgeyolo.export.onnx_export import export_onnx
     from edgeyolo.export.targets import get_target
     from edgeyolo.export.tensorrt_build import build_engine
-    from edgeyolo.export.trt_runtime import TrtRunner
+    from edgeyolo.runtime.trt_backend import TrtBackend as TrtRunner
     from edgeyolo.models import build_model
     model = build_model("yolov4s-mbv3s", nc=4).eval()
     deploy, _ = prepare_model(model, get_target("10"))

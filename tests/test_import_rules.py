@@ -65,7 +65,7 @@ def _violations(prefixes: tuple[str, ...], forbidden: tuple[str, ...]) -> list[s
 
 
 def test_core_imports_no_stage():
-    assert _violations(("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data"), STAGES) == []
+    assert _violations(("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data", "edgeyolo.runtime"), STAGES) == []
 
 
 def test_export_and_bench_never_import_train():
@@ -79,7 +79,8 @@ def test_only_scripts_are_exempt():
 
 def test_walker_sees_every_package():
     names = {n for n, _ in _modules()}
-    assert {"edgeyolo.models.builder", "edgeyolo.cli", "edgeyolo.train", "edgeyolo.export", "edgeyolo.bench"} <= names
+    assert {"edgeyolo.models.builder", "edgeyolo.cli", "edgeyolo.runtime.backends", "edgeyolo.train", "edgeyolo.export",
+            "edgeyolo.bench"} <= names
 
 
 def test_cli_imports_stages_lazily():
@@ -93,10 +94,16 @@ def test_cli_imports_stages_lazily():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("module", ["edgeyolo.ops.nms_numpy", "edgeyolo.data.letterbox"])
+TORCH_FREE = ["edgeyolo.ops.nms_numpy", "edgeyolo.ops.boxes", "edgeyolo.data.letterbox",
+              *(n for n, _ in _modules() if n.startswith("edgeyolo.runtime"))]
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
 def test_torch_free_modules(module):
-    pytest.importorskip(module.rsplit(".", 1)[0])
-    path = dict(_modules()).get(module)
-    if path is None:
-        pytest.skip(f"{module} not written yet")
-    assert not any(i == "torch" or i.startswith("torch.") for i in _imports(module, path))
+    """No torch import at module level in what the runtime loads (the TorchScript backend and the
+    sidecar's GPU query import it inside a function, only where it is installed)."""
+    path = dict(_modules())[module]
+    top = ast.parse(path.read_text()).body
+    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom)}
+    assert not any(i == "torch" or i.startswith(("torch.", "torchvision")) for i in names)

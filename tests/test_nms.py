@@ -125,3 +125,24 @@ def test_runtime_modules_do_not_import_torch():
             "bad = [m for m in ('torch', 'matplotlib', 'edgeyolo.train', 'edgeyolo.export', 'edgeyolo.bench') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_early_stop_keeps_the_same_first_boxes():
+    """max_keep stops the greedy loop early; what it keeps is the head of the full result, and the
+    large-candidate path of non_max_suppression_numpy (numpy loop) matches torchvision."""
+    from edgeyolo.ops.nms_numpy import CV2_MAX_BOXES, nms_greedy
+    rng = np.random.default_rng(0)
+    xy = rng.random((3000, 2)) * 600
+    boxes = np.concatenate((xy, xy + rng.random((3000, 2)) * 80 + 2), 1)
+    scores = np.sort(rng.random(3000))[::-1].copy()
+    full = nms_greedy(boxes, scores, 0.5)
+    assert len(full) > 50
+    np.testing.assert_array_equal(nms_greedy(boxes, scores, 0.5, max_keep=50), full[:50])
+    pred = np.zeros((1, 3 * CV2_MAX_BOXES, 7), np.float32)
+    n = pred.shape[1]
+    pred[0, :, :2] = rng.random((n, 2)) * 600
+    pred[0, :, 2:4] = rng.random((n, 2)) * 60 + 4
+    pred[0, :, 4:] = rng.random((n, 3)) * 0.5 + 0.5
+    ref = non_max_suppression(torch.from_numpy(pred), 0.001, 0.65, max_det=300)[0].numpy()
+    got = non_max_suppression_numpy(pred, 0.001, 0.65, max_det=300)[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)

@@ -6,38 +6,13 @@ import math
 
 import pytest
 import torch
-import yaml
 from click.testing import CliRunner
 
 from edgeyolo.cli import cli, main
 from edgeyolo.models.checkpoint import load_model, read_checkpoint
-from edgeyolo.train.trainer import TrainConfig, Trainer
-from conftest import TINY_MODEL
+from edgeyolo.train.trainer import Trainer
 
-NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0,
-          "warmup_epochs": 0.0, "lr0": 0.01, "warmup_bias_lr": 0.0}
-
-
-def _cfg(tmp_path, data, **over) -> TrainConfig:
-    hyp = tmp_path / "hyp.yaml"
-    if not hyp.exists():
-        hyp.write_text(yaml.safe_dump(NO_AUG))
-    base = dict(model=str(TINY_MODEL), data=str(data), epochs=2, imgsz=96, batch=4, nbs=4, device="cpu", workers=0,
-                hyp=str(hyp), project=str(tmp_path / "runs"), name="exp", optimizer="AdamW", plots=False,
-                progress=False, cache=True)
-    base.update(over)
-    return TrainConfig(**base)
-
-
-EPOCHS, VAL_INTERVAL = 30, 10
-
-
-@pytest.fixture(scope="module")
-def overfit_run(overfit_data, tmp_path_factory):
-    """Train the tiny model on 48 images (no augmentation), validating on the same images."""
-    tmp = tmp_path_factory.mktemp("overfit")
-    return Trainer(_cfg(tmp, overfit_data, epochs=EPOCHS, batch=8, nbs=8, val_interval=VAL_INTERVAL,
-                        plots=True)).fit()
+from conftest import EPOCHS, VAL_INTERVAL, train_config as _cfg
 
 
 def test_tiny_train_improves_map(overfit_run):

@@ -52,8 +52,11 @@ def train(resume: str | None, **kwargs: object) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--half", is_flag=True, help="FP16 inference (CUDA).")
 @click.option("--save-json", default=None, help="Write COCO-format detections to this file.")
+@click.option("--rect/--no-rect", default=True, show_default=True,
+              help="Aspect-ratio batches padded half a stride (YOLOv5's val protocol), or --no-rect: every image "
+                   "letterboxed to the square imgsz, as an exported model with a fixed input sees it.")
 def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: int, conf: float, iou: float,
-        device: str, workers: int, half: bool, save_json: str | None) -> None:
+        device: str, workers: int, half: bool, save_json: str | None, rect: bool = True) -> None:
     """Validate a checkpoint: P, R, mAP@0.5, mAP@0.5:0.95 overall and per class, and speed."""
     import torch
 
@@ -70,7 +73,7 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
     if half:
         model.half()
     imgsz = imgsz or int(ckpt["meta"].get("imgsz", 640))
-    dataset = DetectionDataset(data or str(synthetic_data_yaml()), split, imgsz, augment=False, rect=True,
+    dataset = DetectionDataset(data or str(synthetic_data_yaml()), split, imgsz, augment=False, rect=rect,
                                batch_size=batch)
     if dataset.names != ckpt["names"]:
         click.echo(f"warning: data names {dataset.names} differ from the checkpoint's {ckpt['names']}", err=True)

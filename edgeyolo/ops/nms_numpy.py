@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 MAX_NMS = 30000  # candidates kept (by score) before NMS, as YOLOv5: bounds the NMS cost at low conf_thres
+CV2_MAX_BOXES = 2000  # above this many candidates the early-stopping numpy loop beats OpenCV (see batched_nms_numpy)
 
 
 def _check_args(pred_shape: tuple[int, ...], conf_thres: float, iou_thres: float, max_det: int) -> None:
@@ -34,14 +35,16 @@ def _has_cv2_batched() -> bool:
     return hasattr(cv2, "dnn") and hasattr(cv2.dnn, "NMSBoxesBatched")
 
 
-def nms_greedy(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
+def nms_greedy(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_keep: int | None = None) -> np.ndarray:
     """Greedy NMS of (n, 4) xyxy ``boxes`` sorted by decreasing ``scores`` (n,) -> kept indices,
-    in order. A box is dropped when its IoU with a kept box is > ``iou_thres`` (torchvision's rule)."""
+    in order. A box is dropped when its IoU with a kept box is > ``iou_thres`` (torchvision's rule).
+    ``max_keep`` stops after that many kept boxes: the first ``max_keep`` are the same as without
+    it, and at conf 0.001 it bounds the loop (thousands of non-overlapping low-score boxes)."""
     x1, y1, x2, y2 = boxes.astype(np.float64).T
     areas = (x2 - x1) * (y2 - y1)
     order = np.argsort(-scores, kind="stable")
     keep = []
-    while order.size:
+    while order.size and (max_keep is None or len(keep) < max_keep):
         i = order[0]
         keep.append(i)
         rest = order[1:]
@@ -55,12 +58,17 @@ def nms_greedy(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.nd
 
 
 def batched_nms_numpy(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, iou_thres: float,
-                      backend: Literal["auto", "cv2", "numpy"] = "auto") -> np.ndarray:
+                      backend: Literal["auto", "cv2", "numpy"] = "auto", max_keep: int | None = None) -> np.ndarray:
     """NMS done independently per ``idxs`` category (torchvision ``batched_nms`` semantics):
-    (n, 4) xyxy, (n,) scores, (n,) int categories -> kept indices sorted by decreasing score."""
+    (n, 4) xyxy, (n,) scores, (n,) int categories -> kept indices sorted by decreasing score.
+    ``max_keep``: only the first ``max_keep`` of that list are needed (the numpy loop stops early).
+
+    ``auto`` uses OpenCV's C++ NMS for up to ``CV2_MAX_BOXES`` candidates and the numpy loop with
+    its early stop above that: OpenCV has no such stop and took 4.5 s (numpy: 0.1 s) on the 30,000
+    candidates of a conf-0.001 evaluation (benchmarks/runtime_overhead.py)."""
     if boxes.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    use_cv2 = backend == "cv2" or (backend == "auto" and _has_cv2_batched())
+    use_cv2 = backend == "cv2" or (backend == "auto" and boxes.shape[0] <= CV2_MAX_BOXES and _has_cv2_batched())
     if use_cv2:
         import cv2
 
@@ -70,8 +78,8 @@ def batched_nms_numpy(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, i
         keep = np.asarray(keep, dtype=np.int64).reshape(-1)
     elif backend in ("auto", "numpy"):
         # Per-class loop rather than the coordinate-offset trick: no precision loss on big offsets.
-        keep = np.concatenate([np.flatnonzero(idxs == c)[nms_greedy(boxes[idxs == c], scores[idxs == c], iou_thres)]
-                               for c in np.unique(idxs)])
+        keep = np.concatenate([np.flatnonzero(idxs == c)[nms_greedy(boxes[idxs == c], scores[idxs == c], iou_thres,
+                                                                     max_keep)] for c in np.unique(idxs)])
     else:
         raise ValueError(f"backend must be 'auto', 'cv2' or 'numpy', got {backend!r}")
     return keep[np.argsort(-scores[keep], kind="stable")]
@@ -115,6 +123,6 @@ def non_max_suppression_numpy(pred: np.ndarray, conf_thres: float = 0.001, iou_t
         order = np.argsort(-conf, kind="stable")[:MAX_NMS]
         box, conf, cls = box[order], conf[order], cls[order]
         idxs = np.zeros_like(cls) if agnostic else cls
-        keep = batched_nms_numpy(box, conf, idxs, iou_thres, backend)[:max_det]
+        keep = batched_nms_numpy(box, conf, idxs, iou_thres, backend, max_keep=max_det)[:max_det]
         out[bi] = np.concatenate((box[keep], conf[keep, None], cls[keep, None].astype(box.dtype)), 1)
     return out

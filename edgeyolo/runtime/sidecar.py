@@ -3,10 +3,13 @@
 A TensorRT plan only deserializes on the exact TensorRT version and GPU model it was built with;
 anything else is undefined behaviour (often a segfault inside deserialize_cuda_engine). The
 runtime compares the sidecar with the machine before touching the plan and raises a clear error.
+Torch-free: the GPU is asked through pycuda (the runtime's CUDA binding), or torch where it is the
+one installed (the machine that builds engines).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +22,47 @@ def sidecar_path(engine: str | Path) -> Path:
 
 def jetson_model() -> str | None:
     """The Jetson board name from the device tree, None elsewhere."""
-    p = Path("/proc/device-tree/model")
     try:
-        return p.read_text().strip("\x00\n ") or None
+        return Path("/proc/device-tree/model").read_text().strip("\x00\n ") or None
     except OSError:
         return None
 
 
+def gpu_identity() -> tuple[str | None, str | None]:
+    """(GPU name, compute capability "8.7") of device 0, via pycuda else torch; (None, None) if neither."""
+    try:
+        import pycuda.driver as cuda  # noqa: PLC0415
+        cuda.init()
+        dev = cuda.Device(0)
+        return dev.name(), ".".join(map(str, dev.compute_capability()))
+    except ImportError:
+        pass
+    try:
+        import torch  # noqa: PLC0415  (only where torch is installed anyway: the build machine)
+    except ImportError:
+        return None, None
+    if not torch.cuda.is_available():
+        return None, None
+    return torch.cuda.get_device_name(0), ".".join(map(str, torch.cuda.get_device_capability(0)))
+
+
 def current_environment() -> dict[str, Any]:
-    """TensorRT version and GPU of this machine (imports tensorrt and torch.cuda)."""
-    import tensorrt as trt
-    import torch
-    env: dict[str, Any] = {"tensorrt": trt.__version__, "jetson": jetson_model(), "gpu": None, "compute_capability": None}
-    if torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name(0)
-        env["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
-    return env
+    """TensorRT version, GPU and Jetson board of this machine (imports tensorrt)."""
+    import tensorrt as trt  # noqa: PLC0415
+    gpu, cc = gpu_identity()
+    return {"tensorrt": trt.__version__, "jetson": jetson_model(), "gpu": gpu, "compute_capability": cc}
 
 
 def write_sidecar(engine: str | Path, env: dict[str, Any], precision: str, metadata: dict[str, Any],
                   build_options: dict[str, Any]) -> Path:
-    data = {"engine": Path(engine).name, **env, "precision": precision, **{k: metadata[k] for k in
-            ("imgsz", "names", "stride", "nc", "decode", "batch") if k in metadata}, "build": build_options}
+    """Atomic write (temp file + rename) of the sidecar for ``engine``."""
+    data = {"engine": Path(engine).name, **env, "precision": precision,
+            **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model")
+               if k in metadata}, "build": build_options}
     path = sidecar_path(engine)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
     return path
 
 

@@ -1,0 +1,118 @@
+"""Inference backends: numpy (B, 3, H, W) float32 in, list of numpy outputs out, plus the
+artifact's ``ModelInfo``. ``load_backend`` picks one by file name:
+
+* ``.onnx``: ONNX Runtime (CUDA execution provider when asked for and installed);
+* ``.engine`` / ``.plan``: TensorRT through pycuda (``trt_backend``), sidecar checked first;
+* ``.torchscript``: torch.jit, only when torch happens to be installed.
+
+Nothing here imports torch at module level; ``import edgeyolo.runtime.backends`` works on a
+machine that has only numpy, OpenCV and ONNX Runtime / TensorRT.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .info import TORCHSCRIPT_METADATA, ModelInfo, decode_metadata, model_info
+
+ENGINE_SUFFIXES = (".engine", ".plan")
+SUFFIXES = (".onnx", ".torchscript", ".trt.ts", *ENGINE_SUFFIXES)
+
+
+class Backend(Protocol):
+    info: ModelInfo
+    output_names: list[str]
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]: ...
+
+
+class OrtBackend:
+    """ONNX Runtime session; ``path`` may also be the bytes of an in-memory ModelProto."""
+
+    def __init__(self, path: str | Path | bytes, threads: int | None = None, providers: list[str] | None = None,
+                 device: str = "cpu"):
+        import onnxruntime as ort  # noqa: PLC0415
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+        so.log_severity_level = 3
+        if providers is None:
+            providers = ["CPUExecutionProvider"]
+            if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, "CUDAExecutionProvider")
+        model = path if isinstance(path, bytes) else str(path)
+        try:
+            self.session = ort.InferenceSession(model, so, providers=providers)
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            where = "<in-memory model>" if isinstance(path, bytes) else path
+            raise ValueError(f"{where}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:200]})") from None
+        self.providers = self.session.get_providers()
+        inp = self.session.get_inputs()[0]
+        self.input = inp.name
+        outs = self.session.get_outputs()
+        self.output_names = [o.name for o in outs]
+        meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.info = model_info("<in-memory model>" if isinstance(path, bytes) else path, "onnx", meta,
+                               self.output_names, [len(o.shape) for o in outs], list(inp.shape)) \
+            if meta.get("names") or meta.get("nc") else None  # bare ONNX (calibration copies): no info
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})
+
+
+class TorchScriptBackend:
+    """A TorchScript export, when torch is installed (the runtime never requires it)."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
+                             "deploy the .onnx or .engine export instead") from None
+        files = {TORCHSCRIPT_METADATA: ""}
+        self.torch, self.device = torch, device
+        self.module = torch.jit.load(str(path), map_location=device, _extra_files=files).eval()
+        meta = json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {}
+        self.metadata = meta
+        self.half = bool(meta.get("half", False))
+        self.output_names = ["output"]
+        rank = 3 if meta.get("decode", True) else 5
+        n_out = 1 if meta.get("decode", True) else len(meta.get("stride") or (8, 16, 32))
+        self.info = model_info(path, "torchscript", meta, [f"output{i}" for i in range(n_out)] if n_out > 1
+                               else self.output_names, [rank] * n_out)
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        torch = self.torch
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        t = t.half() if self.half else t
+        with torch.inference_mode():
+            y = self.module(t)
+        ys = [y] if isinstance(y, torch.Tensor) else list(y)
+        return [v.float().cpu().numpy() for v in ys]
+
+
+def load_backend(path: str | Path, device: str = "cpu", threads: int | None = None) -> Any:
+    """The backend for the artifact at ``path``; one-line ValueError for a missing or unknown file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        b = OrtBackend(path, threads, device=device)
+        if b.info is None:
+            raise ValueError(f"{path}: no class names in the ONNX metadata (not an edgeyolo export?)")
+        return b
+    if suffix in ENGINE_SUFFIXES:
+        from .trt_backend import TrtBackend  # noqa: PLC0415
+        return TrtBackend(path)
+    if suffix == ".torchscript" or path.name.endswith(".trt.ts"):
+        if path.name.endswith(".trt.ts"):
+            try:
+                import torch_tensorrt  # noqa: F401, PLC0415  (registers the TensorRT ops the module calls)
+            except ImportError:
+                raise ValueError(f"{path}: a torch-tensorrt module needs torch_tensorrt installed") from None
+        return TorchScriptBackend(path, device)
+    raise ValueError(f"{path}: unknown artifact type {suffix!r} (expected one of {', '.join(SUFFIXES)})")

@@ -1,0 +1,103 @@
+"""Detect on an image, a folder of images or a video file: boxes drawn and saved, detections
+optionally written as YOLO txt or JSON. Shared by ``edgeyolo detect`` and ``edgeyolo-run detect``."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .detector import Detector
+from .draw import draw, yolo_lines
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+
+
+def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(name, frame index or -1 for an image, BGR image) for an image, every image of a folder, or
+    every frame of a video file."""
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"--source {source}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    elif source.is_file():
+        files = [source]
+    else:
+        raise ValueError(f"--source {source}: not found")
+    for f in files:
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            cap = cv2.VideoCapture(str(f))
+            if not cap.isOpened():
+                raise ValueError(f"--source {f}: OpenCV cannot open the video")
+            i = 0
+            try:
+                while True:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    yield f.stem, i, frame
+                    i += 1
+            finally:
+                cap.release()
+            if i == 0:
+                raise ValueError(f"--source {f}: no frames could be decoded")
+        elif f.suffix.lower() in IMAGE_SUFFIXES:
+            im = cv2.imread(str(f))
+            if im is None:
+                raise ValueError(f"--source {f}: not a readable image")
+            yield f.stem, -1, im
+        else:
+            raise ValueError(f"--source {f}: unknown file type (images {', '.join(IMAGE_SUFFIXES)}; "
+                             f"videos {', '.join(VIDEO_SUFFIXES)})")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, save_img: bool = True,
+                  save_txt: bool = False, save_json: bool = False, line_width: int | None = None,
+                  log: Callable[[str], None] = print) -> dict:
+    """Detect on every frame of ``source``; returns {"images", "detections", "save_dir", "records"}."""
+    save = Path(save_dir)
+    save.mkdir(parents=True, exist_ok=True)
+    if save_txt:
+        (save / "labels").mkdir(exist_ok=True)
+    names = detector.names
+    records: list[dict] = []
+    writers: dict[str, cv2.VideoWriter] = {}
+    n_img = n_det = 0
+    try:
+        for name, idx, im in iter_frames(Path(source)):
+            dets = detector([im])[0]
+            n_img, n_det = n_img + 1, n_det + len(dets)
+            stem = name if idx < 0 else f"{name}_{idx:06d}"
+            if save_img:
+                vis = draw(im, dets, names, line_width)
+                if idx < 0:
+                    cv2.imwrite(str(save / f"{name}.jpg"), vis)
+                else:  # video in, video out (mp4v); frames are what the txt/json name
+                    if name not in writers:
+                        writers[name] = cv2.VideoWriter(str(save / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                                                        (im.shape[1], im.shape[0]))
+                    writers[name].write(vis)
+            if save_txt:
+                _atomic_write(save / "labels" / f"{stem}.txt", "".join(s + "\n" for s in yolo_lines(dets, im.shape[:2])))
+            if save_json:
+                records += [{"image": stem, "frame": idx if idx >= 0 else None, "class": int(c),
+                             "name": names[int(c)] if int(c) < len(names) else str(int(c)),
+                             "conf": round(float(s), 5), "box_xyxy": [round(float(v), 2) for v in (x1, y1, x2, y2)]}
+                            for x1, y1, x2, y2, s, c in dets.tolist()]
+    finally:
+        for wr in writers.values():
+            wr.release()
+    if save_json:
+        _atomic_write(save / "detections.json", json.dumps(records, indent=1) + "\n")
+    log(f"detect: {n_img} image(s), {n_det} detection(s), saved to {save}")
+    return {"images": n_img, "detections": n_det, "save_dir": save, "records": records}

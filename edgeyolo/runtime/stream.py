@@ -1,0 +1,153 @@
+"""The video / camera loop: read -> pre-process -> infer -> post-process -> draw with an FPS
+overlay -> show and/or save, until the stream ends, ``max_frames``, ``q``/Esc in the window or
+Ctrl-C. Whatever stops it, the capture, the writer (a playable file) and the window are released.
+
+Reading and pre-processing run in a second thread, overlapped with inference: OpenCV's decode and
+resize and ONNX Runtime / TensorRT all release the GIL, so on a multi-core CPU or with a GPU the
+frame after the current one is ready when inference returns. A live source (camera, URL) keeps only
+the newest frame, so the display never lags behind reality; a file keeps every frame.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+
+from .detector import Detector
+from .draw import draw, overlay_text
+
+_END = object()
+
+
+@dataclass
+class StreamStats:
+    frames: int
+    seconds: float
+    interrupted: bool
+    preprocess_ms: float
+    infer_ms: float
+    postprocess_ms: float
+    saved: str | None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return (f"{self.frames} frames in {self.seconds:.1f} s = {self.fps:.1f} FPS (per frame: pre-process "
+                f"{self.preprocess_ms:.1f} ms, inference {self.infer_ms:.1f} ms, post-process {self.postprocess_ms:.1f} ms)"
+                + (", interrupted" if self.interrupted else "") + (f"; saved {self.saved}" if self.saved else ""))
+
+
+def parse_source(source: str | int) -> tuple[str | int, bool]:
+    """A camera index ("0") or a file / URL -> (what cv2.VideoCapture takes, is it live)."""
+    if isinstance(source, int) or str(source).isdigit():
+        return int(source), True
+    s = str(source)
+    if s.lower().startswith(("rtsp://", "rtmp://", "http://", "https://")):
+        return s, True
+    if not Path(s).is_file():
+        raise ValueError(f"--source {s}: no such file (a camera is a number: --source 0)")
+    return s, False
+
+
+def _reader(cap: Any, detector: Detector, q: "queue.Queue", stop: threading.Event, live: bool) -> None:
+    """Producer thread: frames -> (frame, x, letterbox, pre-process ms), _END at the end, or the exception."""
+    try:
+        while not stop.is_set():
+            ok, frame = cap.read()
+            if not ok:
+                break
+            t0 = time.perf_counter()
+            x, lbs = detector.preprocess([frame])
+            item = (frame, x, lbs, (time.perf_counter() - t0) * 1e3)
+            if live:  # keep only the newest frame
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    pass
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+        item = _END
+    except BaseException as e:  # handed to the consumer, which re-raises it
+        item = e
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def run_stream(detector: Detector, source: str | int, show: bool = False, save: str | Path | None = None,
+               max_frames: int | None = None, fps_out: float | None = None, log: Callable[[str], None] = print) -> StreamStats:
+    """Run ``detector`` on a camera or video; returns the frame count, timings and whether Ctrl-C stopped it."""
+    src, live = parse_source(source)
+    cap = cv2.VideoCapture(src)
+    if not cap.isOpened():
+        raise ValueError(f"--source {source}: OpenCV cannot open it")
+    fps_out = fps_out or cap.get(cv2.CAP_PROP_FPS) or 25.0
+    q: queue.Queue = queue.Queue(maxsize=1 if live else 2)
+    stop = threading.Event()
+    thread = threading.Thread(target=_reader, args=(cap, detector, q, stop, live), name="edgeyolo-reader", daemon=True)
+    writer = None
+    frames, interrupted = 0, False
+    t_pre = t_inf = t_post = 0.0
+    fps_ema = None
+    t_start = t_last = time.perf_counter()
+    thread.start()
+    try:
+        while max_frames is None or frames < max_frames:
+            item = q.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            frame, x, lbs, pre_ms = item
+            t0 = time.perf_counter()
+            outputs = detector.infer(x)
+            t1 = time.perf_counter()
+            dets = detector.postprocess(outputs, lbs)[0]
+            t2 = time.perf_counter()
+            t_pre, t_inf, t_post = t_pre + pre_ms, t_inf + (t1 - t0) * 1e3, t_post + (t2 - t1) * 1e3
+            now = time.perf_counter()
+            inst = 1.0 / max(now - t_last, 1e-9)
+            fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
+            t_last = now
+            vis = draw(frame, dets, detector.names, inplace=True)
+            overlay_text(vis, f"{fps_ema:.1f} FPS | inference {(t1 - t0) * 1e3:.1f} ms | {len(dets)} objects")
+            if save is not None:
+                if writer is None:
+                    Path(save).parent.mkdir(parents=True, exist_ok=True)
+                    writer = cv2.VideoWriter(str(save), cv2.VideoWriter_fourcc(*"mp4v"), float(fps_out),
+                                             (vis.shape[1], vis.shape[0]))
+                writer.write(vis)
+            frames += 1
+            if show:
+                cv2.imshow("edgeyolo", vis)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if show:
+            cv2.destroyAllWindows()
+    n = max(frames, 1)
+    stats = StreamStats(frames, time.perf_counter() - t_start, interrupted, t_pre / n, t_inf / n, t_post / n,
+                        str(save) if save is not None and writer is not None else None)
+    log(f"stream: {stats.line()}")
+    return stats

@@ -1,0 +1,214 @@
+"""The TensorRT backend's own logic (buffers, copies, shapes, both I/O APIs, the sidecar check)
+against a stand-in for ``tensorrt`` and ``pycuda`` that computes a known function on the host.
+It cannot prove the real TensorRT API (no TensorRT or GPU here; tests/test_export_trt.py runs the
+real engine where both exist); it does prove the data path through our code."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeyolo.runtime.sidecar import sidecar_path
+
+GPU, CC, TRT_VERSION = "Fake GPU", (8, 7), "10.3.0"
+IMGSZ, N, NC = 32, 4, 4
+_MEM: dict[int, "DevMem"] = {}
+
+
+class DevMem:
+    def __init__(self, nbytes: int):
+        self.buf = bytearray(nbytes)
+        _MEM[id(self)] = self
+
+    def __int__(self) -> int:
+        return id(self)
+
+
+def expected(x: np.ndarray) -> np.ndarray:
+    """What the fake engine computes: out[b, j, k] = mean(x[b]) * (j + 1) + k, shape (B, N, 5 + NC)."""
+    m = x.reshape(len(x), -1).mean(1)
+    return (m[:, None, None] * np.arange(1, N + 1)[None, :, None] + np.arange(5 + NC)[None, None, :]).astype(np.float32)
+
+
+def _fake_pycuda(calls: list) -> dict[str, types.ModuleType]:
+    drv = types.ModuleType("pycuda.driver")
+    drv.init = lambda: None
+    drv.Device = lambda i: types.SimpleNamespace(name=lambda: GPU, compute_capability=lambda: CC)
+    drv.pagelocked_empty = lambda n, dtype: np.empty(n, dtype)
+    drv.mem_alloc = DevMem
+
+    def htod(dev, host, stream):
+        calls.append("htod")
+        dev.buf[: host.nbytes] = host.tobytes()
+
+    def dtoh(host, dev, stream):
+        calls.append("dtoh")
+        host[...] = np.frombuffer(bytes(dev.buf[: host.nbytes]), host.dtype)
+    drv.memcpy_htod_async, drv.memcpy_dtoh_async = htod, dtoh
+    drv.Stream = lambda: types.SimpleNamespace(handle=1, synchronize=lambda: calls.append("sync"))
+    pkg = types.ModuleType("pycuda")
+    pkg.driver = drv
+    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": types.ModuleType("pycuda.autoinit")}
+
+
+class _Context:
+    def __init__(self, calls):
+        self.calls, self.shape, self.addr = calls, None, {}
+
+    def _run(self, in_addr: int, out_addr: int) -> None:
+        x = np.frombuffer(bytes(_MEM[in_addr].buf[: int(np.prod(self.shape)) * 4]), np.float32).reshape(self.shape)
+        y = expected(x)
+        _MEM[out_addr].buf[: y.nbytes] = y.tobytes()
+
+    # TensorRT >= 8.5 tensor API
+    def set_input_shape(self, name, shape):
+        self.shape = tuple(shape)
+
+    def get_tensor_shape(self, name):
+        return (self.shape[0], N, 5 + NC)
+
+    def set_tensor_address(self, name, addr):
+        self.addr[name] = addr
+
+    def execute_async_v3(self, stream_handle):
+        self.calls.append("v3")
+        self._run(self.addr["images"], self.addr["output"])
+
+    # TensorRT 8.x bindings API
+    def set_binding_shape(self, i, shape):
+        self.shape = tuple(shape)
+
+    def get_binding_shape(self, i):
+        return self.shape if i == 0 else (self.shape[0], N, 5 + NC)
+
+    def execute_async_v2(self, bindings, stream_handle):
+        self.calls.append("v2")
+        self._run(bindings[0], bindings[1])
+
+
+class _TensorEngine:
+    num_io_tensors = 2
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def get_tensor_name(self, i):
+        return ("images", "output")[i]
+
+    def get_tensor_mode(self, name):
+        return "in" if name == "images" else "out"
+
+    def get_tensor_shape(self, name):
+        return (-1, 3, IMGSZ, IMGSZ) if name == "images" else (-1, N, 5 + NC)
+
+    def get_tensor_profile_shape(self, name, profile):
+        return [(1, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ)]
+
+    def get_tensor_dtype(self, name):
+        return np.float32
+
+    def create_execution_context(self):
+        return _Context(self.calls)
+
+
+class _BindingEngine:  # TensorRT 8.2: no num_io_tensors
+    num_bindings = 2
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def binding_is_input(self, i):
+        return i == 0
+
+    def get_binding_shape(self, i):
+        return (-1, 3, IMGSZ, IMGSZ) if i == 0 else (-1, N, 5 + NC)
+
+    def get_profile_shape(self, profile, i):
+        return [(1, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ)]
+
+    def get_binding_name(self, i):
+        return ("images", "output")[i]
+
+    def get_binding_dtype(self, i):
+        return np.float32
+
+    def create_execution_context(self):
+        return _Context(self.calls)
+
+
+def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
+    trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
+    trt.nptype = lambda dt: dt
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, plan):
+            calls.append("deserialize")
+            return engine_cls(calls)
+    trt.Runtime = Runtime
+    return trt
+
+
+@pytest.fixture
+def engine(tmp_path) -> Path:
+    path = tmp_path / "m.engine"
+    path.write_bytes(b"plan")
+    sidecar_path(path).write_text(json.dumps({
+        "tensorrt": TRT_VERSION, "gpu": GPU, "compute_capability": "8.7", "jetson": None, "precision": "fp16",
+        "imgsz": IMGSZ, "names": ["motorcycle", "car", "bus", "truck"], "stride": [8, 16, 32], "decode": True,
+        "build": {"dynamic_batch": True, "max_batch": 2}}))
+    return path
+
+
+@pytest.mark.parametrize("engine_cls,api", [(_TensorEngine, "v3"), (_BindingEngine, "v2")])
+def test_engine_data_path(engine, monkeypatch, engine_cls, api):
+    calls: list = []
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(engine_cls, calls)}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.backends import load_backend
+    from edgeyolo.runtime.detector import Detector
+    b = load_backend(engine)
+    assert b.info.format == "engine" and b.info.precision == "fp16" and b.info.batch is None and b.info.imgsz == IMGSZ
+    rng = np.random.default_rng(0)
+    for batch in (1, 2, 1):  # shapes change between calls; buffers are reused
+        x = rng.random((batch, 3, IMGSZ, IMGSZ), dtype=np.float32)
+        calls.clear()
+        (y,) = b(x)
+        np.testing.assert_allclose(y, expected(x), rtol=1e-6)
+        assert calls == ["htod", api, "dtoh", "sync"]  # one copy in, enqueue, copy out, one synchronize
+    with pytest.raises(ValueError, match="does not fit the engine's images"):
+        b(np.zeros((3, 3, IMGSZ, IMGSZ), np.float32))
+    dets = Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)])  # the whole runtime on top of it
+    assert len(dets) == 1 and dets[0].shape[1] == 6
+
+
+def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch):
+    calls: list = []
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, "8.6.1")}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    with pytest.raises(ValueError, match=r"built with TensorRT 10.3.0, this machine has 8.6.1"):
+        TrtBackend(engine)
+    assert "deserialize" not in calls
+    sidecar_path(engine).unlink()
+    with pytest.raises(ValueError, match="no sidecar m.engine.json"):
+        TrtBackend(engine)
+
+
+def test_missing_bindings_are_one_line(engine, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    with pytest.raises(ValueError, match="needs TensorRT's Python bindings and pycuda"):
+        TrtBackend(engine)
