@@ -92,7 +92,11 @@ def markdown(r: dict, machine: str) -> str:
             "| step | p50 ms | p90 ms | mean ms | share of inference (p50) |\n|---|---|---|---|---|\n" + rows +
             f"\n\nPre-processing + post-processing (conf 0.25, 100 detections) = "
             f"**{r['pre_plus_post_share_of_inference'] * 100:.1f}%** of inference (target {r['target'].replace('< 0.10', 'under 10%')}: "
-            f"{'met' if r['met'] else 'NOT met'}).\n")
+            f"{'met' if r['met'] else 'NOT met'}).\n\n"
+            "`postprocess_conf0.001` is the mAP-evaluation setting, not a deployment one: every background "
+            "prediction of this adversarial input passes conf 0.001, so NMS sees the 30,000-candidate cap "
+            "(OpenCV's NMS took 4.5 s there; the early-stopping numpy loop the runtime switches to above "
+            "2,000 candidates takes the time shown).\n")
 
 
 def main() -> None:
@@ -103,7 +107,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--frame", default="1280x720", help="camera frame size WxH")
     ap.add_argument("--out", default="benchmarks/results/cpu")
+    ap.add_argument("--render", default=None, help="only rewrite the .md from this runtime_overhead.json")
     a = ap.parse_args()
+    if a.render:
+        r = json.loads(Path(a.render).read_text())
+        Path(a.render).with_suffix(".md").write_text(markdown(r, r["machine"]))
+        return
     frame = tuple(int(v) for v in a.frame.lower().split("x"))
     r = run(a.imgsz, a.iters, a.warmup, a.threads, frame)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
