@@ -190,7 +190,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
         p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [x for n in ranking for x in groups[n]],
                                       drop, limit, o.calib_method)
         keep = sorted(set(keep) | set(kept))
-        notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3g}")
+        notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3f}")
     if keep:
         notes.append(f"kept in float: {len(keep)} nodes")
     log(f"int8: {dst.name} ({notes[0]}) in {time.perf_counter() - t0:.1f}s")

@@ -97,3 +97,35 @@ def test_qdq_map_measured_on_synthetic_val(fp32: Path, qdq, tmp_path_factory) ->
     m8 = evaluate_map(OrtRunner(path), data, IMGSZ, nc=4)
     assert m32.images == m8.images == 12
     assert 0.0 <= m8.map50_95 <= 1.0 and 0.0 <= m32.map50_95 <= 1.0  # untrained weights: ~0, but measured
+
+
+def test_int8_auto_keeps_sensitive_layers_until_the_gate(overfit_run, overfit_data, tmp_path) -> None:
+    """`--int8 auto` on a trained model: per-layer sensitivity, then the most sensitive convs kept
+    in float until the measured mAP drop is within the gate. The gate is set below the plain INT8
+    model's drop, so auto has to keep layers; its reported drop is re-measured independently."""
+    from edgeyolo.export.formats import parse_formats
+    from edgeyolo.export.pipeline import ExportOptions, run_export
+    weights = overfit_run / "weights" / "best.pt"
+
+    def export(int8: str, gate: float | None = None, out: Path = tmp_path):
+        o = ExportOptions(weights=weights, formats=parse_formats("onnx"), imgsz=96, int8=int8, calib_data=overfit_data,
+                          calib_images=48, calib_method="minmax", data=overfit_data, max_int8_drop=gate, out=out,
+                          verify=False)
+        with pytest.warns(UserWarning, match="calibrating INT8 on 48 images"):
+            rep = run_export(o, log=lambda s: None)
+        return next(a for a in rep.artifacts if a.precision == "int8")
+
+    plain = export("on", out=tmp_path / "plain")
+    base = evaluate_map(OrtRunner(tmp_path / "plain" / "best.onnx"), overfit_data, 96, nc=4).map50_95 * 100
+    assert base > 30  # a trained model
+    plain_drop = base - evaluate_map(OrtRunner(plain.path), overfit_data, 96, nc=4).map50_95 * 100
+    gate = plain_drop - 0.25
+    art = export("auto", gate)
+    note = next(n for n in art.notes if n.startswith("auto:"))
+    n_kept, final = int(note.split()[1]), float(note.rsplit(" ", 1)[1])
+    got = evaluate_map(OrtRunner(art.path), overfit_data, 96, nc=4).map50_95 * 100
+    assert final == pytest.approx(base - got, abs=1e-3)  # the note has 3 decimals
+    assert n_kept > 0  # the plain model missed the gate: layers were kept in float
+    assert final <= gate or n_kept == len(layer_groups(tmp_path / "best.onnx"))
+    if plain_drop > 0:
+        assert final < plain_drop
