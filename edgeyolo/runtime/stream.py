@@ -56,6 +56,16 @@ def parse_source(source: str | int) -> tuple[str | int, bool]:
     return s, False
 
 
+def _put(q: "queue.Queue", item: Any, stop: threading.Event) -> None:
+    """Block until ``item`` is queued or ``stop`` is set (never forever: the consumer may be gone)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
 def _reader(cap: Any, detector: Detector, q: "queue.Queue", stop: threading.Event, live: bool) -> None:
     """Producer thread: frames -> (frame, x, letterbox, pre-process ms), _END at the end, or the exception."""
     try:
@@ -65,27 +75,16 @@ def _reader(cap: Any, detector: Detector, q: "queue.Queue", stop: threading.Even
                 break
             t0 = time.perf_counter()
             x, lbs = detector.preprocess([frame])
-            item = (frame, x, lbs, (time.perf_counter() - t0) * 1e3)
             if live:  # keep only the newest frame
                 try:
                     q.get_nowait()
                 except queue.Empty:
                     pass
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-        item = _END
+            _put(q, (frame, x, lbs, (time.perf_counter() - t0) * 1e3), stop)
+        end: Any = _END
     except BaseException as e:  # handed to the consumer, which re-raises it
-        item = e
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+        end = e
+    _put(q, end, stop)
 
 
 def run_stream(detector: Detector, source: str | int, show: bool = False, save: str | Path | None = None,
