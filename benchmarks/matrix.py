@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeyolo.export.formats import FORMATS
-from edgeyolo.runtime.info import precision_of
 
 BENCH_FORMATS = ("pytorch", *FORMATS)  # pytorch = the checkpoint run eagerly, no export
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -126,8 +125,3 @@ def build_matrix(sources: list[Source], formats: list[str], precisions: list[str
                 for prec in precisions:
                     cells.append(Cell(s, fmt, prec, size, batch, skip_reason(fmt, prec, machine, device)))
     return cells
-
-
-def precision_of_artifact(path: Path, meta: dict) -> str:
-    """An artifact's precision: its metadata, else its name (the runtime's rule)."""
-    return precision_of(path, meta)

@@ -90,7 +90,7 @@ def plan(o: BenchOptions, sources: list[Source], machine: Machine) -> list[Cell]
             fmt = format_of(s.path).name
             try:  # size/precision/batch come from the file; loading it here also checks it early
                 ld = load_artifact_runner(s.path, "cpu" if not machine.cuda else o.device, o.threads)
-                cells.append(artifact_cell(s, fmt, ld.precision, ld.imgsz or o.sizes[0], ld.info.batch or o.batch, machine, o.device))
+                cells.append(artifact_cell(s, fmt, ld.info.precision, ld.info.imgsz or o.sizes[0], ld.info.batch or o.batch, machine, o.device))
             except (ValueError, RuntimeError) as e:
                 cells.append(Cell(s, fmt, "?", o.sizes[0], o.batch, f"cannot load: {str(e).splitlines()[0][:200]}"))
     return cells
@@ -150,8 +150,7 @@ class CellRunner:
         return row
 
     def _measure(self, cell: Cell, row: dict[str, Any]) -> None:
-        from edgeyolo.export.runtime import TorchRunner  # noqa: PLC0415
-        from edgeyolo.runtime.backends import TorchScriptBackend  # noqa: PLC0415
+        from edgeyolo.runtime.backends import TorchModuleBackend  # noqa: PLC0415
 
         from .runners import load_artifact_runner, load_checkpoint_runner, model_only_call  # noqa: PLC0415
         o, s = self.o, cell.source
@@ -185,8 +184,8 @@ class CellRunner:
         power = self.power
         # CUDA events time the torch stream; ORT/TensorRT runners sync their own work before returning,
         # so for them the host clock (with a device sync around the interval) is the right timer.
-        timer = timer_for(o.device, cuda_events=isinstance(loaded.runner, (TorchRunner, TorchScriptBackend)))
-        st = measure(model_only_call(loaded.runner, x), o.warmup, o.iters, cell.batch, "model-only", timer,
+        timer = timer_for(o.device, cuda_events=isinstance(loaded.backend, TorchModuleBackend))
+        st = measure(model_only_call(loaded.backend, x), o.warmup, o.iters, cell.batch, "model-only", timer,
                      on_start=power.start if power else None, on_stop=power.stop if power else None)
         row.update(mode="model-only", warmup=st.warmup, iters=st.iters, p50_ms=st.p50_ms, p90_ms=st.p90_ms,
                    p99_ms=st.p99_ms, mean_ms=st.mean_ms, std_ms=st.std_ms, fps=st.fps)
@@ -221,7 +220,7 @@ class CellRunner:
             row["map_note"] = "n/a (static batch > 1 artifact; bench it at batch 1 for mAP)"
             return
         from edgeyolo.export.evaluate import evaluate_map  # noqa: PLC0415
-        m = evaluate_map(loaded.runner, self.data, cell.imgsz, loaded.nc, "val", o.map_images)
+        m = evaluate_map(loaded.backend, self.data, cell.imgsz, loaded.info.nc, "val", o.map_images)
         row.update(map50_95=round(m.map50_95 * 100, 3), map50=round(m.map50 * 100, 3), map_images=m.images)
 
 

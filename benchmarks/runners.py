@@ -16,12 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeyolo.export.runtime import TorchRunner
-from edgeyolo.runtime.backends import OrtBackend, TorchScriptBackend, load_backend
+from edgeyolo.runtime.backends import OrtBackend, TorchModuleBackend, TorchScriptBackend, load_backend
 from edgeyolo.runtime.info import DECODED, ModelInfo
 
 
-class CheckpointBackend(TorchRunner):
+class CheckpointBackend(TorchModuleBackend):
     """A .pt checkpoint run eagerly: ``load_model`` + ``DeployModel(decode=True)``, no BN fusion
     (the model as trained; the exported formats get the fused graph)."""
 
@@ -31,7 +30,7 @@ class CheckpointBackend(TorchRunner):
         model, ckpt = load_model(path, device)
         deploy = DeployModel(model, decode=True).eval()
         super().__init__(deploy.half() if half else deploy, device, half=half)
-        self.model, self.output_names = model, ["output"]
+        self.output_names = ["output"]
         self.info = ModelInfo(str(path), "pytorch", [str(n) for n in ckpt["names"]], None, None,
                               [int(s) for s in model.stride.tolist()], model.head.anchors.tolist(), DECODED,
                               "fp16" if half else "fp32")
@@ -39,36 +38,12 @@ class CheckpointBackend(TorchRunner):
 
 @dataclass
 class Loaded:
-    backend: Any  # numpy (B, 3, H, W) float32 0..1 -> [outputs as numpy], with ``.info``
+    backend: Any  # numpy (B, 3, H, W) float32 0..1 -> [outputs as numpy], with ``.info`` (a ModelInfo)
     notes: list[str] = field(default_factory=list)
 
     @property
     def info(self) -> ModelInfo:
         return self.backend.info
-
-    @property
-    def runner(self) -> Any:
-        return self.backend
-
-    @property
-    def nc(self) -> int:
-        return self.info.nc
-
-    @property
-    def names(self) -> list[str]:
-        return self.info.names
-
-    @property
-    def imgsz(self) -> int | None:  # the artifact's fixed input size, None for a checkpoint
-        return self.info.imgsz
-
-    @property
-    def precision(self) -> str:
-        return self.info.precision
-
-    @property
-    def model(self) -> Any:  # the YOLO module for checkpoints (GFLOPs)
-        return getattr(self.backend, "model", None)
 
 
 def load_checkpoint_runner(path: Path, device: str = "cpu", half: bool = False) -> Loaded:
@@ -89,7 +64,7 @@ def load_artifact_runner(path: Path, device: str = "cpu", threads: int | None = 
 
 def model_only_call(runner: Any, x: np.ndarray) -> Callable[[], Any]:
     """A no-argument callable running only the backend on ``x``, with the input already in place."""
-    if isinstance(runner, (TorchRunner, TorchScriptBackend)):
+    if isinstance(runner, TorchModuleBackend):
         torch = runner.torch
         t = torch.from_numpy(np.ascontiguousarray(x)).to(runner.device)
         if runner.half:

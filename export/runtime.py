@@ -5,29 +5,15 @@ PyTorch reference). Every runner is a callable float32 (B, 3, H, W) numpy -> lis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from edgeyolo.runtime.backends import OrtBackend as OrtRunner  # noqa: F401  (re-exported: export's name for it)
+from edgeyolo.runtime.backends import TorchModuleBackend as TorchRunner  # noqa: F401  (the PyTorch reference)
 from edgeyolo.runtime.backends import load_backend
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
-
-
-class TorchRunner:
-    def __init__(self, module: Any, device: str = "cpu", half: bool = False):
-        import torch
-        self.torch, self.module, self.device, self.half = torch, module.eval(), device, half
-
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        t = self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        if self.half:
-            t = t.half()
-        with self.torch.inference_mode():
-            y = self.module(t)
-        ys = [y] if isinstance(y, self.torch.Tensor) else list(y)
-        return [v.float().cpu().numpy() for v in ys]
 
 
 def load_runner(path: str | Path, device: str = "cpu", threads: int | None = None) -> Runner:

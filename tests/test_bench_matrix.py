@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeyolo.bench.matrix import (Machine, Source, build_matrix, parse_list, parse_sizes, precision_of_artifact,
-                                   skip_reason)
+from edgeyolo.bench.matrix import Machine, Source, build_matrix, parse_list, parse_sizes, skip_reason
+from edgeyolo.runtime.info import precision_of
 
 CPU_ONLY = Machine(cuda=False, modules=frozenset({"torch", "onnx", "onnxruntime"}))
 GPU_TRT = Machine(cuda=True, modules=frozenset({"torch", "onnx", "onnxruntime", "tensorrt", "torch_tensorrt"}))
@@ -65,7 +65,7 @@ def test_option_parsing():
 
 
 def test_artifact_precision():
-    assert precision_of_artifact(Path("m_int8.onnx"), {}) == "int8"
-    assert precision_of_artifact(Path("m.torchscript"), {"half": True}) == "fp16"
-    assert precision_of_artifact(Path("m.engine"), {"precision": "fp16"}) == "fp16"
-    assert precision_of_artifact(Path("m.onnx"), {}) == "fp32"
+    assert precision_of(Path("m_int8.onnx"), {}) == "int8"
+    assert precision_of(Path("m.torchscript"), {"half": True}) == "fp16"
+    assert precision_of(Path("m.engine"), {"precision": "fp16"}) == "fp16"
+    assert precision_of(Path("m.onnx"), {}) == "fp32"

@@ -63,26 +63,14 @@ class OrtBackend:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})
 
 
-class TorchScriptBackend:
-    """A TorchScript export, when torch is installed (the runtime never requires it)."""
+class TorchModuleBackend:
+    """Any torch module as a backend: numpy in, torch on ``device`` (FP16 input when ``half``),
+    numpy float32 out. Torch is imported here, never at module level; the export layer's PyTorch
+    reference, the bench's checkpoints and TorchScript files all run through this one call."""
 
-    def __init__(self, path: str | Path, device: str = "cpu"):
-        try:
-            import torch  # noqa: PLC0415
-        except ImportError:
-            raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
-                             "deploy the .onnx or .engine export instead") from None
-        files = {TORCHSCRIPT_METADATA: ""}
-        self.torch, self.device = torch, device
-        self.module = torch.jit.load(str(path), map_location=device, _extra_files=files).eval()
-        meta = json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {}
-        self.metadata = meta
-        self.half = bool(meta.get("half", False))
-        self.output_names = ["output"]
-        rank = 3 if meta.get("decode", True) else 5
-        n_out = 1 if meta.get("decode", True) else len(meta.get("stride") or (8, 16, 32))
-        self.info = model_info(path, "torchscript", meta, [f"output{i}" for i in range(n_out)] if n_out > 1
-                               else self.output_names, [rank] * n_out)
+    def __init__(self, module: Any, device: str = "cpu", half: bool = False):
+        import torch  # noqa: PLC0415
+        self.torch, self.module, self.device, self.half = torch, module.eval(), device, half
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         torch = self.torch
@@ -92,6 +80,26 @@ class TorchScriptBackend:
             y = self.module(t)
         ys = [y] if isinstance(y, torch.Tensor) else list(y)
         return [v.float().cpu().numpy() for v in ys]
+
+
+class TorchScriptBackend(TorchModuleBackend):
+    """A TorchScript export, when torch is installed (the runtime never requires it)."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
+                             "deploy the .onnx or .engine export instead") from None
+        files = {TORCHSCRIPT_METADATA: ""}
+        module = torch.jit.load(str(path), map_location=device, _extra_files=files)
+        meta = json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {}
+        super().__init__(module, device, half=bool(meta.get("half", False)))
+        self.output_names = ["output"]
+        rank = 3 if meta.get("decode", True) else 5
+        n_out = 1 if meta.get("decode", True) else len(meta.get("stride") or (8, 16, 32))
+        self.info = model_info(path, "torchscript", meta, [f"output{i}" for i in range(n_out)] if n_out > 1
+                               else self.output_names, [rank] * n_out)
 
 
 def load_backend(path: str | Path, device: str = "cpu", threads: int | None = None) -> Any:
