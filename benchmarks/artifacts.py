@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-CACHE_VERSION = 1  # bump when the export layer changes what it writes for the same options
+CACHE_VERSION = 2  # bump when the export layer changes what it writes for the same options
 ENTRY_FILE = "bench-artifact.json"
 
 
@@ -36,10 +36,11 @@ class ExportSpec:
     calib_data: str | None = None  # data YAML (INT8 only)
     calib_images: int = 0
     calib_method: str = ""
+    target: str | None = None  # export --target; None: the export default
 
     def options(self) -> dict[str, Any]:
         d = {"format": self.format, "precision": self.precision, "imgsz": self.imgsz, "batch": self.batch,
-             "cache_version": CACHE_VERSION}
+             "target": self.target, "cache_version": CACHE_VERSION}
         if self.precision == "int8":
             d.update(calib_data=self.calib_data, calib_images=self.calib_images, calib_method=self.calib_method)
         return d
@@ -95,7 +96,7 @@ def cached_export(weights: Path, spec: ExportSpec, cache_dir: Path, log: Callabl
                           fp16=spec.precision == "fp16", int8="on" if spec.precision == "int8" else None,
                           calib_data=Path(spec.calib_data) if spec.calib_data else None,
                           calib_images=spec.calib_images or 512, calib_method=spec.calib_method or "entropy",
-                          out=tmp, verify=False)
+                          target=spec.target, out=tmp, verify=False)
         rep = run_export(o, log=lambda m: log(f"  export: {m}"))
         arts = [a for a in rep.artifacts if a.format == spec.format and a.precision == spec.precision
                 and not a.path.endswith("_nms.onnx")]

@@ -3,13 +3,16 @@ Runtime INT8 (Q/DQ) of the exported graph, batch 1, on this machine's CPU.
 
 Model-only latency (no pre-processing, no NMS), SPEC section 6: warm-up, then timed iterations;
 p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs of one forward counted by
-torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2 FLOPs).
+torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2 FLOPs). The artifacts are
+written by the export pipeline (``run_export``), as ``edgeyolo export`` writes them: the ONNX of
+the default TensorRT 10 target and the ``--target ort`` ONNX (+ its INT8) that CPU users deploy.
 
     python benchmarks/export_latency.py [--imgsz 320] [--models yolov4s-mbv3s,...] [--weights-dir DIR]
+        [--data YAML] [--int8 on|auto] [--calib-images N] [--calib-method minmax|entropy|percentile]
 
 ``--weights-dir`` takes trained checkpoints named ``<model>.pt``; with ``--data`` their mAP
-(FP32 and INT8) is measured too. Without them the models have random weights and the mAP column
-says so.
+(FP32 and INT8) is measured too, and ``--int8 auto`` can keep sensitive layers in float. Without
+them the models have seeded random weights and the mAP column says so.
 """
 from __future__ import annotations
 
@@ -20,19 +23,23 @@ import platform
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgeyolo.export.deploy import DeployModel, prepare_model
-from edgeyolo.export.onnx_export import export_onnx
-from edgeyolo.export.quantize import calibration_cache_path, quantize_qdq
+from edgeyolo.export.deploy import DeployModel
+from edgeyolo.export.formats import FORMATS
+from edgeyolo.export.pipeline import ExportOptions, run_export
 from edgeyolo.export.runtime import OrtRunner
-from edgeyolo.export.targets import get_target
-from edgeyolo.models import build_model
+from edgeyolo.models.checkpoint import load_model
+
+from edgeyolo.bench.artifacts import random_checkpoint
 
 MODELS = ["yolov4s-mbv3s", "yolov4-mbv3l", "yolov4-l"]
+ROWS = (("pytorch_eager", "PyTorch eager FP32"), ("ort_fp32_trt10", "ORT FP32, TensorRT 10 graph"),
+        ("ort_fp32", "ORT FP32, --target ort"), ("ort_int8", "ORT INT8 Q/DQ, --target ort"))
 
 
 def timeit(fn, x, warmup: int, iters: int) -> dict[str, float]:
@@ -55,40 +62,76 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(fc.get_total_flops())
 
 
-def bench_model(name: str, imgsz: int, threads: int, warmup: int, iters: int, calib: list[np.ndarray],
-                work: Path, weights_dir: Path | None, data: Path | None) -> dict:
-    ckpt = weights_dir / f"{name}.pt" if weights_dir else None
-    if ckpt is not None and ckpt.is_file():
-        from edgeyolo.models.checkpoint import load_model
-        model, _ = load_model(ckpt)
-    else:
-        torch.manual_seed(0)
-        model, ckpt = build_model(name, nc=4).eval(), None
-    x = torch.from_numpy(calib[0])
+def conv_kernel_ms(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> float:
+    """Per-run time ONNX Runtime's profiler puts in conv kernels (Conv, FusedConv, NchwcConv,
+    QLinearConv): how close the FP32 graph is to the convolution floor, whatever the wrapper does."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.enable_profiling = threads, True
+    so.profile_file_prefix = str(path.with_suffix(""))
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        sess.run(None, {"images": x})
+    sess.end_profiling()  # drop the warm-up
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        sess.run(None, {"images": x})
+    events = json.loads(Path(sess.end_profiling()).read_text())
+    us = sum(e["dur"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
+             and "Conv" in e.get("args", {}).get("op_name", ""))
+    return round(us / (runs + 1) / 1000, 2)
+
+
+def export(ckpt: Path, a: argparse.Namespace, target: str, int8: str | None, calib: tuple[Path, int, str],
+           out: Path) -> dict[str, Path]:
+    """precision -> artifact path, written by the export pipeline. ``calib``: (data, images, method)."""
+    o = ExportOptions(weights=ckpt, formats=[FORMATS["onnx"]], imgsz=a.imgsz, int8=int8, calib_data=calib[0],
+                      calib_images=calib[1], calib_method=calib[2], target=target, out=out,
+                      data=a.data if int8 == "auto" else None, verify=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the <300 calibration images warning: latency does not depend on it
+        rep = run_export(o, log=lambda m: None)
+    return {x.precision: Path(x.path) for x in rep.artifacts}
+
+
+def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
+    from edgeyolo.data import synthetic_data_yaml
+    ckpt = a.weights_dir / f"{name}.pt" if a.weights_dir else None
+    trained = ckpt is not None and ckpt.is_file()
+    if not trained:
+        ckpt = random_checkpoint(name, 4, work)
+    model, _ = load_model(ckpt)
+    # random weights: no mAP to protect, so the quick calibration (the latency does not depend on it)
+    calib = (a.data or synthetic_data_yaml(), a.calib_images, a.calib_method) if trained else \
+        (synthetic_data_yaml(), 32, "minmax")
+    int8 = a.int8 if trained and a.data else "on"
+    trt10 = export(ckpt, a, "10", None, calib, work / name / "trt10")
+    cpu = export(ckpt, a, "ort", int8, calib, work / name / "ort")
+    x = np.random.default_rng(0).random((1, 3, a.imgsz, a.imgsz), dtype=np.float32)
     eager = DeployModel(model).eval()
-    flops = count_flops(eager, x)
-    deploy, prep = prepare_model(model, get_target("10"))
-    fp32 = export_onnx(deploy, work / f"{name}.onnx", imgsz, opset=17)
-    cache = calibration_cache_path(fp32, calib, "minmax", work)
-    int8 = quantize_qdq(fp32, work / f"{name}_int8.onnx", calib, "minmax", cache=cache)
+    flops = count_flops(eager, torch.from_numpy(x))
 
-    def torch_fn(t: torch.Tensor) -> None:
+    def torch_fn(arr: np.ndarray) -> None:
         with torch.inference_mode():
-            eager(t)
+            eager(torch.from_numpy(arr))
 
-    res = {"model": name, "weights": str(ckpt) if ckpt else "random (no trained checkpoint)",
-           "gflops": round(flops / 1e9, 3), "prep": prep.summary()}
-    res["pytorch_eager"] = timeit(torch_fn, x, warmup, iters)
-    ort32, ort8 = OrtRunner(fp32, threads), OrtRunner(int8, threads)
-    res["ort_fp32"] = timeit(ort32, calib[0], warmup, iters)
-    res["ort_int8"] = timeit(ort8, calib[0], warmup, iters)
-    for k in ("pytorch_eager", "ort_fp32", "ort_int8"):
+    res = {"model": name, "weights": str(ckpt) if trained else "random (no trained checkpoint)",
+           "gflops": round(flops / 1e9, 3), "int8_mode": int8, "calibration": f"{calib[2]}, {calib[1]} images"}
+    runners = {"pytorch_eager": torch_fn, "ort_fp32_trt10": OrtRunner(trt10["fp32"], a.threads),
+               "ort_fp32": OrtRunner(cpu["fp32"], a.threads), "ort_int8": OrtRunner(cpu["int8"], a.threads)}
+    for k, fn in runners.items():
+        res[k] = timeit(fn, x, a.warmup, a.iters)
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)
+    for k in ("ort_fp32", "ort_int8"):
+        ms = conv_kernel_ms(cpu["fp32" if k == "ort_fp32" else "int8"], x, a.threads)
+        res[k]["conv_kernel_ms"], res[k]["conv_gflop_per_s"] = ms, round(flops / 1e9 / (ms / 1000), 1)
     res["ratio_fp32_vs_eager"] = round(res["ort_fp32"]["p50_ms"] / res["pytorch_eager"]["p50_ms"], 3)
+    res["ratio_trt10_vs_eager"] = round(res["ort_fp32_trt10"]["p50_ms"] / res["pytorch_eager"]["p50_ms"], 3)
     res["ratio_int8_vs_fp32"] = round(res["ort_int8"]["p50_ms"] / res["ort_fp32"]["p50_ms"], 3)
-    if ckpt is not None and data is not None:
+    if trained and a.data is not None:
         from edgeyolo.export.evaluate import evaluate_map
-        m32, m8 = evaluate_map(ort32, data, imgsz, model.nc), evaluate_map(ort8, data, imgsz, model.nc)
+        m32 = evaluate_map(runners["ort_fp32"], a.data, a.imgsz, model.nc)
+        m8 = evaluate_map(runners["ort_int8"], a.data, a.imgsz, model.nc)
         res["map"] = {"fp32": m32.as_dict(), "int8": m8.as_dict(), "drop": round((m32.map50_95 - m8.map50_95) * 100, 3)}
     else:
         res["map"] = "not measured: needs a trained checkpoint (--weights-dir) and --data"
@@ -97,35 +140,45 @@ def bench_model(name: str, imgsz: int, threads: int, warmup: int, iters: int, ca
 
 def device_info(threads: int) -> dict:
     import onnxruntime
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
+               platform.processor())
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    # the int8 dot-product units decide whether ORT's INT8 convs can beat FP32
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
             "load_avg_at_start": os.getloadavg()}
 
 
 def to_markdown(report: dict) -> str:
     d, c = report["device"], report["config"]
-    lines = [f"# Export latency, CPU ({d['cpu']}, {d['threads']} threads)", "",
+    lines = [f"# Export latency, CPU ({d['cpu']}, {d['threads']} threads, {' '.join(d['isa'])})", "",
              f"Model-only latency, batch {c['batch']}, imgsz {c['imgsz']}, {c['iters']} timed iterations after "
-             f"{c['warmup']} warm-up; torch {d['torch']}, onnxruntime {d['onnxruntime']}; INT8 = Q/DQ (per-channel "
-             f"symmetric int8 weights, per-tensor symmetric int8 activations, MinMax on {c['calib_images']} synthetic "
-             f"images); load average at start {tuple(round(v, 2) for v in d['load_avg_at_start'])}.", "",
-             "| model | GFLOPs | backend | p50 ms | p90 ms | p99 ms | mean ms | GFLOP/s | ratio | mAP |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{c['warmup']} warm-up; torch {d['torch']}, onnxruntime {d['onnxruntime']}; load average at start "
+             f"{tuple(round(v, 2) for v in d['load_avg_at_start'])}. INT8 = `edgeyolo export --target ort --int8`: "
+             f"Q/DQ for ONNX Runtime (per-channel symmetric int8 weights, per-tensor uint8 activations, conv outputs "
+             f"quantized so ORT fuses QLinearConv); calibration per row.", "",
+             "| model | GFLOPs | backend | p50 ms | p90 ms | p99 ms | mean ms | GFLOP/s | conv kernels ms (GFLOP/s) "
+             "| ratio | mAP |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        mp = r["map"] if isinstance(r["map"], str) else f"drop {r['map']['drop']} pts"
-        for k, label, ratio in (("pytorch_eager", "PyTorch eager FP32", ""),
-                                ("ort_fp32", "ORT FP32", f"{r['ratio_fp32_vs_eager']}x eager"),
-                                ("ort_int8", "ORT INT8 Q/DQ", f"{r['ratio_int8_vs_fp32']}x ORT FP32")):
+        if isinstance(r["map"], str):
+            mp = r["map"]
+        else:
+            mp = (f"{r['map']['fp32']['mAP50-95']:.2f} -> {r['map']['int8']['mAP50-95']:.2f} "
+                  f"(drop {r['map']['drop']:.2f} pts)")
+        mp += f"; --int8 {r['int8_mode']}, {r['calibration']}"
+        ratios = {"ort_fp32_trt10": f"{r['ratio_trt10_vs_eager']}x eager", "ort_fp32": f"{r['ratio_fp32_vs_eager']}x eager",
+                  "ort_int8": f"{r['ratio_int8_vs_fp32']}x ORT FP32"}
+        for k, label in ROWS:
             t = r[k]
+            conv = f"{t['conv_kernel_ms']} ({t['conv_gflop_per_s']})" if "conv_kernel_ms" in t else ""
             lines.append(f"| {r['model']} | {r['gflops']} | {label} | {t['p50_ms']} | {t['p90_ms']} | {t['p99_ms']} | "
-                         f"{t['mean_ms']} | {t['gflop_per_s']} | {ratio} | {mp if k == 'ort_int8' else ''} |")
+                         f"{t['mean_ms']} | {t['gflop_per_s']} | {conv} | {ratios.get(k, '')} | "
+                         f"{mp if k == 'ort_int8' else ''} |")
     lines += ["", "Targets (issue 5): ORT FP32 <= 0.6x PyTorch eager; ORT INT8 <= 0.6x ORT FP32 with an mAP drop <= 1.0.",
-              "", "The INT8 row is plain Q/DQ (every conv quantized, MinMax on a few images): the latency cell. "
-              "For accuracy, `--int8 auto` with entropy calibration on 512 images loses 0.17 points on the "
-              "same trained yolov4s-mbv3s (results/cpu/int8_auto/). ONNX Runtime has no int8 speed-up on a CPU "
-              "without VNNI/AMX int8 dot products, which this one lacks."]
+              "The TensorRT 10 graph row is the ONNX a Jetson gets (Mish as Softplus/Tanh/Mul): ONNX Runtime's scalar "
+              "Softplus makes it slow on a CPU, which is why `--target ort` exists."]
     return "\n".join(lines) + "\n"
 
 
@@ -137,26 +190,24 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--calib-images", type=int, default=32)
+    ap.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    ap.add_argument("--int8", default="on", choices=["on", "auto"], help="auto needs --weights-dir and --data")
     ap.add_argument("--weights-dir", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cpu")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from edgeyolo.data import synthetic_data_yaml
-
-    from edgeyolo.export.images import calibration_batches
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the <300 calibration images warning: latency does not depend on it
-        calib = calibration_batches(a.data or synthetic_data_yaml(), a.imgsz, a.calib_images)
+    device = device_info(a.threads)  # before the runs, so the load average is the machine's, not ours
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models.split(","):
-            r = bench_model(name, a.imgsz, a.threads, a.warmup, a.iters, calib, Path(tmp), a.weights_dir, a.data)
-            print(json.dumps({k: r[k] for k in ("model", "gflops", "ratio_fp32_vs_eager", "ratio_int8_vs_fp32")}), flush=True)
+            r = bench_model(name, a, Path(tmp))
+            print(json.dumps({k: r[k] for k in ("model", "gflops", "ratio_trt10_vs_eager", "ratio_fp32_vs_eager",
+                                                "ratio_int8_vs_fp32")}), flush=True)
             results.append(r)
-    report = {"device": device_info(a.threads), "config": {"imgsz": a.imgsz, "batch": 1, "warmup": a.warmup,
-              "iters": a.iters, "calib_images": a.calib_images, "measure": "model-only"}, "results": results}
+    report = {"device": device, "config": {"imgsz": a.imgsz, "batch": 1, "warmup": a.warmup,
+              "iters": a.iters, "calib_images": a.calib_images, "calib_method": a.calib_method,
+              "measure": "model-only"}, "results": results}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "export_latency.json").write_text(json.dumps(report, indent=2) + "\n")
     (a.out / "export_latency.md").write_text(to_markdown(report))

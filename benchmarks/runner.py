@@ -166,7 +166,9 @@ class CellRunner:
             spec = ExportSpec(cell.format, cell.precision, cell.imgsz, cell.batch,
                               str(self.data) if cell.precision == "int8" else None,
                               o.calib_images if cell.precision == "int8" else 0,
-                              o.calib_method if cell.precision == "int8" else "")
+                              o.calib_method if cell.precision == "int8" else "",
+                              # ONNX cells run on ONNX Runtime: the graph prepared for it (export --target ort)
+                              "ort" if cell.format == "onnx" else None)
             art, cached = cached_export(self.checkpoint(s), spec, self.cache_dir, self.log)
             if cell.precision == "int8":
                 row["notes"].append(f"Q/DQ INT8, {o.calib_method} calibration on {o.calib_images} images of {Path(self.data).name}")

@@ -56,6 +56,6 @@ def prepare_model(model: nn.Module, target: Target, decode: bool = True) -> tupl
     if target.hardswish is not None:
         m, rep.rewrites["hswish"] = rewrite_hardswish(m, target.hardswish)
     m, rep.rewrites["hsigmoid"] = rewrite_hardsigmoid(m)
-    if target.explicit_mish:
-        m, rep.rewrites["mish"] = rewrite_mish(m)
+    if target.mish != "keep":
+        m, rep.rewrites["mish"] = rewrite_mish(m, target.mish)
     return DeployModel(m, decode=decode).eval(), rep

@@ -17,7 +17,7 @@ from .deploy import DeployModel, prepare_model
 from .formats import Format
 from .report import Artifact, ExportReport
 from .runtime import OrtRunner, TorchRunner, load_runner
-from .targets import get_target, resolve_opset
+from .targets import check_target_formats, get_target, resolve_opset
 from .verify import FP32_REL_TOL, parity
 
 MAX_MAP_DROP = {"fp32": 0.5, "fp16": 0.5, "int8": 1.0}  # mAP points
@@ -39,7 +39,7 @@ class ExportOptions:
     simplify: bool = True
     nms: bool = False
     raw: bool = False
-    trt_target: str | None = None
+    target: str | None = None  # --target: a TensorRT version or "ort"
     workspace: float = 4.0
     dla: int | None = None
     keep_fp16: list[str] = field(default_factory=list)
@@ -61,17 +61,18 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         raise ValueError("--nms needs decoded boxes; it cannot be combined with --raw")
     model, ckpt = load_model(o.weights)
     names, nc = list(ckpt["names"]), model.nc
-    target = get_target(o.trt_target)
+    target = get_target(o.target)
+    check_target_formats(target, [f.name for f in o.formats])
     opset = resolve_opset(target, o.opset)
     out = Path(o.out) if o.out else Path(o.weights).parent
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(o.weights).stem
     deploy, prep = prepare_model(model, target, decode=not o.raw)
-    log(f"graph: {prep.summary()} (TensorRT {target.name} target, opset {opset})")
+    log(f"graph: {prep.summary()} ({target.label} target, opset {opset})")
     rep = ExportReport(str(o.weights), str(model.cfg.get("name", "?")), o.imgsz, o.batch, target.name, opset, prep.as_dict())
     meta = {"names": names, "nc": nc, "stride": [int(s) for s in model.stride.tolist()],
             "anchors": model.head.anchors.tolist(), "imgsz": o.imgsz,
-            "batch": o.batch, "model": rep.model, "decode": not o.raw, "trt_target": target.name, "opset": opset,
+            "batch": o.batch, "model": rep.model, "decode": not o.raw, "target": target.name, "opset": opset,
             "edgeyolo": __version__, "source": Path(o.weights).name}
     fnames = {f.name for f in o.formats}
 
@@ -81,7 +82,8 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         t0 = time.perf_counter()
         onnx_path = export_onnx(deploy, out / f"{stem}.onnx", o.imgsz, o.batch, opset, o.dynamic, o.simplify, meta)
         a = rep.add(Artifact("onnx", str(onnx_path), "fp32", seconds=round(time.perf_counter() - t0, 2)))
-        _check_forbidden(onnx_path, target, a)
+        if target.is_tensorrt:
+            _check_forbidden(onnx_path, target, a)
         if o.nms:
             a_nms = _add_nms(onnx_path, out / f"{stem}_nms.onnx", nc, "engine" in fnames and "onnx" not in fnames)
             rep.add(Artifact("onnx", str(a_nms), "fp32", notes=["in-graph NonMaxSuppression: output (K, 7)"]))
@@ -98,7 +100,7 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
 
     int8_path = None
     if o.int8 and o.int8 != "implicit":
-        int8_path = _int8(o, onnx_path, out / f"{stem}_int8.onnx", rep, nc, log)
+        int8_path = _int8(o, onnx_path, out / f"{stem}_int8.onnx", rep, nc, target.runtime, log)
     if "engine" in fnames:
         from .tensorrt_build import EngineOptions, build_engine
         src = int8_path if int8_path is not None else onnx_path
@@ -151,7 +153,7 @@ def _calib_source(o: ExportOptions) -> Path:
     return synthetic_data_yaml()
 
 
-def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport, nc: int, log) -> Path:
+def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport, nc: int, runtime: str, log) -> Path:
     """Calibrate, quantize (Q/DQ), honour --keep-fp16 / --int8 auto; returns the Q/DQ model path."""
     import onnx
 
@@ -164,7 +166,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
     groups = layer_groups(fp32_onnx)
     keep = [n for key in o.keep_fp16 for n in _match_layers(key, groups)]
     t0 = time.perf_counter()
-    p = quantize_qdq(fp32_onnx, dst, batches, o.calib_method, cache=cache, exclude=keep)
+    p = quantize_qdq(fp32_onnx, dst, batches, o.calib_method, cache=cache, exclude=keep, runtime=runtime)
     notes = [f"calibrated on {sum(len(b) for b in batches)} images ({o.calib_method}), cache {cache.name}"]
     if o.int8 == "auto":
         ref = OrtRunner(fp32_onnx)
@@ -188,7 +190,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
             limit = 0.5
             notes.append("--int8 auto without --data: layers kept until the output error halved (no mAP)")
         p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [x for n in ranking for x in groups[n]],
-                                      drop, limit, o.calib_method)
+                                      drop, limit, o.calib_method, runtime)
         keep = sorted(set(keep) | set(kept))
         notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3f}")
     if keep:

@@ -5,9 +5,15 @@ Why onnxruntime.quantization rather than hand-written Q/DQ insertion: ``quantize
 ``QuantFormat.QDQ`` does exactly the TensorRT recipe when asked (per-channel symmetric int8
 weights on axis 0, per-tensor activations, MinMax / Entropy (KL, as TensorRT's calibrator) /
 Percentile calibration, ``nodes_to_exclude`` for layers kept in higher precision), caches the
-calibration ranges, and is maintained against ORT's own QDQ fusions. We force what TensorRT
-requires: int8 (not uint8) activations and weights, symmetric ranges, zero point 0 everywhere
-(``check_trt_qdq`` verifies it on the written model).
+calibration ranges, and is maintained against ORT's own QDQ fusions.
+
+Two placements, one per runtime (``runtime``):
+- TensorRT: Q/DQ on the inputs of convs only (NVIDIA's placement guidance for weighted ops); the
+  builder fuses the conv, its activation and the next conv's Q. Int8 (not uint8) activations and
+  weights, symmetric, zero point 0 everywhere (``check_trt_qdq`` verifies it on the written model).
+- ONNX Runtime: conv outputs quantized too, so ORT fuses DQ -> Conv -> Q into one QLinearConv;
+  asymmetric uint8 activations (ORT's U8S8 kernels; S8S8 Q/DQ falls back to float convs and was
+  1.2-1.5x slower than FP32 here). Outputs feeding the float decode stay unrounded.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import numpy as np
 import onnx
 
 from .images import batches_digest
+from .targets import ONNXRUNTIME, TENSORRT
 
 CALIB_METHODS = ("entropy", "minmax", "percentile")
 # ONNX Runtime's calibrators keep every intermediate tensor of every image they are given before
@@ -79,28 +86,41 @@ def calib_chunk(n: int, limit: int = CALIB_CHUNK) -> int:
 
 
 def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.ndarray] | None, method: str = "entropy",
-                 cache: str | Path | None = None, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
-    """Write the Q/DQ model of ``fp32_onnx`` to ``out``.
+                 cache: str | Path | None = None, exclude: Sequence[str] = (), only: Sequence[str] | None = None,
+                 runtime: str = TENSORRT) -> Path:
+    """Write the Q/DQ model of ``fp32_onnx`` to ``out`` for ``runtime`` (see the module docstring).
 
     ``batches`` feed calibration unless ``cache`` already holds ranges (then they may be None).
     ``exclude``: node names kept in float (TensorRT then picks FP16/FP32 for them). ``only``: quantize
     just these nodes (per-layer sensitivity).
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    if runtime not in (TENSORRT, ONNXRUNTIME):
+        raise ValueError(f"runtime must be {TENSORRT!r} or {ONNXRUNTIME!r}, got {runtime!r}")
+    trt = runtime == TENSORRT
     # QuantizeBias False: ORT would store biases as INT32 behind a DequantizeLinear, which TensorRT's
     # parser rejects; TensorRT quantizes the bias itself when it fuses the conv.
-    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
+    extra = {"ActivationSymmetric": trt, "WeightSymmetric": True, "QuantizeBias": False}
+    if trt:
+        extra["OpTypesToExcludeOutputQuantization"] = ["Conv"]
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
     reader = BatchReader(batches) if batches is not None else None
     if reader is not None and len(reader) > CALIB_CHUNK:
         extra["CalibStridedMinMax"] = calib_chunk(len(reader))  # despite the name: chunks for every method
-    exclude = list(exclude) + decode_nodes(fp32_onnx)
+    decode = decode_nodes(fp32_onnx)
+    exclude = list(exclude) + decode
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's per-tensor chatter
     quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=_ort_method(method),
+                    activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["Conv"], calibrate_method=_ort_method(method),
                     nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
                     extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+    if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
+        proto, fp32 = onnx.load(str(out)), onnx.load(str(fp32_onnx))
+        heads = {i for n in fp32.graph.node if n.name in set(decode) for i in n.input}
+        _unround(proto, [n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in heads])
+        onnx.save(_drop_dead(proto), str(out))
     return Path(out)
 
 
@@ -190,10 +210,6 @@ def bypass_quantization(proto: onnx.ModelProto, nodes: Sequence[str], fp32: onnx
     proto = copy.deepcopy(proto)
     g = proto.graph
     producer = {o: n for n in g.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
     fp32_inits = {i.name: i for i in fp32.graph.initializer}
     have = {i.name for i in g.initializer}
     wanted = set(nodes)
@@ -215,6 +231,19 @@ def bypass_quantization(proto: onnx.ModelProto, nodes: Sequence[str], fp32: onnx
                     g.initializer.append(copy.deepcopy(fp32_inits[orig]))
                     have.add(orig)
                 n.input[k] = orig
+    _unround(proto, nodes)
+    return _drop_dead(proto)
+
+
+def _unround(proto: onnx.ModelProto, nodes: Sequence[str]) -> None:
+    """In place: consumers of each node's output read it directly instead of through Q -> DQ."""
+    g = proto.graph
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    wanted = set(nodes)
+    for n in (n for n in g.node if n.name in wanted):
         out = n.output[0]
         for q in [c for c in consumers.get(out, []) if c.op_type == "QuantizeLinear"]:
             for dq in [c for c in consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
@@ -223,7 +252,6 @@ def bypass_quantization(proto: onnx.ModelProto, nodes: Sequence[str], fp32: onnx
                 for o in g.output:
                     if o.name == dq.output[0]:  # pragma: no cover - decode stays float, outputs are never DQ
                         raise ValueError("cannot bypass a node that feeds a graph output through Q/DQ")
-    return _drop_dead(proto)
 
 
 def _drop_dead(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -257,14 +285,14 @@ def layer_sensitivity(qdq_onnx: str | Path, fp32_onnx: str | Path, error: Callab
 
 
 def auto_exclude(fp32_onnx: str | Path, out: str | Path, cache: str | Path, batches: Sequence[np.ndarray],
-                 ranking: Sequence[str], drop: Callable[[Path], float], max_drop: float, method: str
-                 ) -> tuple[Path, list[str], float]:
+                 ranking: Sequence[str], drop: Callable[[Path], float], max_drop: float, method: str,
+                 runtime: str = TENSORRT) -> tuple[Path, list[str], float]:
     """Keep the most sensitive layers in float, doubling their number (0, 1, 2, 4, ...) until
     ``drop(qdq_path)`` <= ``max_drop``; returns (model path, layers kept in float, final drop)."""
     k, kept, last = 0, [], float("inf")
     while True:
         kept = list(ranking[:k])
-        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=kept)
+        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=kept, runtime=runtime)
         last = float(drop(p))
         if last <= max_drop or k >= len(ranking):
             return p, kept, last

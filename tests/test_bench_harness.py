@@ -2,6 +2,7 @@
 overhead (under 1% of a 1 ms model, checked with a no-op model)."""
 from __future__ import annotations
 
+import mmap
 import time
 
 import numpy as np
@@ -109,6 +110,10 @@ def test_peak_rss():
     assert peak_rss_mb("Name:\tpython\nVmHWM:\t  204800 kB\nVmRSS:\t 1024 kB\n") == 200.0
     reset_peak_rss()
     before = peak_rss_mb()
-    block = np.ones(40 * 2**20, dtype=np.uint8)  # 40 MiB touched
+    # 40 MiB of fresh anonymous pages, each touched: a numpy array could be carved from heap memory
+    # that earlier tests freed but glibc kept resident, and then the peak would not move
+    block = mmap.mmap(-1, 40 * 2**20)
+    for off in range(0, len(block), mmap.PAGESIZE):
+        block[off] = 1
     assert peak_rss_mb() >= before + 30 or not reset_peak_rss()
-    del block
+    block.close()

@@ -67,3 +67,25 @@ def test_option_refused_with_reason(weights: Path, capsys) -> None:
 def test_check_trt(weights: Path, capsys) -> None:
     assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--trt-target", "8.2"]) == 0
     assert "every node imports in TensorRT 8.2" in capsys.readouterr().out
+
+
+def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
+    """--target ort: the ONNX Runtime graph (no Softplus), its uint8 INT8, verified like any other."""
+    from edgeyolo.export.onnx_export import op_counts
+    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--out", str(tmp_path),
+              "--target", "ort", "--int8", "--calib-data", str(data), "--calib-images", "4", "--calib-method", "minmax"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "rewrote 36 mish" in out and "ONNX Runtime (CPU) target" in out
+    rep = json.loads((tmp_path / "export.json").read_text())
+    assert rep["target"] == "ort"
+    arts = {Path(a["path"]).name: a for a in rep["artifacts"]}
+    assert arts["s.onnx"]["parity"]["max_rel"] < 1e-4 and "int8" == arts["s_int8.onnx"]["precision"]
+    assert "Softplus" not in op_counts(tmp_path / "s.onnx") and op_counts(tmp_path / "s_int8.onnx")["QuantizeLinear"]
+
+
+def test_ort_target_refused_for_tensorrt(weights: Path, capsys) -> None:
+    assert run(["export", "--weights", str(weights), "--format", "onnx,engine", "--target", "ort"]) == 1
+    assert "TensorRT formats need a TensorRT target" in capsys.readouterr().err
+    assert run(["export", "--weights", str(weights), "--check-trt", "--target", "ort"]) == 1
+    assert "--check-trt lints for a TensorRT parser" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from torch import nn
 
 from edgeyolo.export.deploy import DeployModel, prepare_model
 from edgeyolo.export.fuse import ChannelAffine, fuse_batchnorm, fuse_conv_bn
-from edgeyolo.export.rewrite import (HardSwishClip, HardSwishMul, MishExplicit, rewrite_hardsigmoid,
+from edgeyolo.export.rewrite import (HardSwishClip, HardSwishMul, MishExplicit, MishSigmoid, rewrite_hardsigmoid,
                                      rewrite_hardswish, rewrite_mish)
 from edgeyolo.export.targets import get_target
 from edgeyolo.models import build_model
@@ -80,6 +80,29 @@ def test_prepare_model_counts_per_target() -> None:
     assert isinstance(d82, DeployModel) and not d82.training
 
 
+def test_mish_sigmoid_form_matches_mish() -> None:
+    """The ONNX Runtime form 2x / (1 + sigmoid(-x)^2) - x against torch's Mish, far into both tails
+    (no overflow: sigmoid stays in (0, 1))."""
+    x = torch.cat([torch.linspace(-60, 60, 120001), torch.tensor([-1e4, -88.0, 88.0, 1e4, 0.0])])
+    m, n = rewrite_mish(nn.Sequential(nn.Mish()), "sigmoid")
+    assert n == 1 and isinstance(m[0], MishSigmoid)
+    y = m(x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, nn.functional.mish(x), rtol=1e-5, atol=3e-6)
+    with pytest.raises(ValueError, match="mish rewrite style"):
+        rewrite_mish(m, "fast")
+
+
+def test_ort_target_rewrites() -> None:
+    model = build_model("yolov4s-mbv3s", nc=4).eval()
+    d, r = prepare_model(model, get_target("ort"))
+    assert r.rewrites == {"hsigmoid": 9, "mish": 36}  # HardSwish stays one native op
+    assert any(isinstance(m, nn.Hardswish) for m in d.modules())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(d(x), DeployModel(model)(x), rtol=1e-4, atol=1e-3)
+
+
 def test_deploy_model_raw_and_decoded() -> None:
     model = build_model("yolov4s-mbv3s", nc=4).eval()
     x = torch.rand(1, 3, 64, 64)
@@ -91,6 +114,6 @@ def test_deploy_model_raw_and_decoded() -> None:
 
 
 def test_unknown_target() -> None:
-    with pytest.raises(ValueError, match="unknown --trt-target"):
+    with pytest.raises(ValueError, match="unknown --target"):
         get_target("7.1")
     assert get_target("10.3").name == "10"

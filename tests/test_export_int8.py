@@ -55,6 +55,49 @@ def test_qdq_is_tensorrt_compatible_and_runs(fp32: Path, qdq, batches) -> None:
     assert out.shape == ref.shape and np.isfinite(out).all()
 
 
+def test_trt_placement_quantizes_conv_inputs_only(qdq) -> None:
+    """TensorRT's placement guidance for weighted ops: Q/DQ feed convs only; the builder fuses the
+    activation (no Q/DQ inside Mish or hswish forcing int8 pointwise math) and the next Q."""
+    proto = onnx.load(str(qdq[0]))
+    consumers: dict[str, list] = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    dqs = [n for n in proto.graph.node if n.op_type == "DequantizeLinear"]
+    assert dqs and all("Conv" in {c.op_type for c in consumers[d.output[0]]} for d in dqs)  # each for a conv
+    # a tensor a conv reads may also feed a residual Add or a CSP Concat (they share its DQ), never an activation
+    assert {c.op_type for d in dqs for c in consumers[d.output[0]]} <= {"Conv", "Add", "Concat"}
+
+
+@pytest.fixture(scope="module")
+def ort_qdq(batches, tmp_path_factory) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    deploy, _ = prepare_model(build_model("yolov4s-mbv3s", nc=4).eval(), get_target("ort"))
+    fp = export_onnx(deploy, tmp_path_factory.mktemp("ort") / "o.onnx", IMGSZ, opset=17)
+    return fp, quantize_qdq(fp, fp.parent / "o_int8.onnx", batches, "minmax", runtime="onnxruntime")
+
+
+def test_ort_placement_fuses_into_qlinearconv(ort_qdq, batches, tmp_path: Path) -> None:
+    """ONNX Runtime flavour: uint8 activations and quantized conv outputs, so ORT's optimizer turns
+    every conv except the three Detect heads (their outputs go unrounded to the float decode)
+    into QLinearConv; TensorRT's checks reject it, as they must."""
+    import onnxruntime as ort
+    fp, q = ort_qdq
+    proto = onnx.load(str(q))
+    inits = {i.name: i for i in proto.graph.initializer}
+    zps = [inits[n.input[2]] for n in proto.graph.node if n.op_type == "QuantizeLinear"]
+    assert zps and {z.data_type for z in zps} == {onnx.TensorProto.UINT8}
+    assert check_trt_qdq(q)  # uint8 zero points: not buildable by TensorRT
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])
+    fused = op_counts(tmp_path / "opt.onnx")
+    assert fused.get("QLinearConv", 0) == op_counts(fp)["Conv"] - 3, fused
+    ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
+    assert out.shape == ref.shape and np.isfinite(out).all()
+
+
 def test_calibration_cache_reused(fp32: Path, qdq, batches, tmp_path: Path) -> None:
     path, cache = qdq
     assert cache.is_file() and cache.suffix == ".json"
