@@ -94,6 +94,10 @@ def test_ort_placement_fuses_into_qlinearconv(ort_qdq, batches, tmp_path: Path) 
     ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])
     fused = op_counts(tmp_path / "opt.onnx")
     assert fused.get("QLinearConv", 0) == op_counts(fp)["Conv"] - 3, fused
+    # the float ops between convs read each quantized tensor once: ORT copies a DequantizeLinear per
+    # consumer, so a Mish that read x three times would dequantize it three times
+    dq_inputs = [n.input[0] for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node if n.op_type == "DequantizeLinear"]
+    assert len(dq_inputs) == len(set(dq_inputs))
     ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
     assert out.shape == ref.shape and np.isfinite(out).all()
 
