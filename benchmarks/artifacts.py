@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-CACHE_VERSION = 2  # bump when the export layer changes what it writes for the same options
+CACHE_VERSION = 3  # bump when the export layer changes what it writes for the same options
 ENTRY_FILE = "bench-artifact.json"
 
 
@@ -37,12 +37,14 @@ class ExportSpec:
     calib_images: int = 0
     calib_method: str = ""
     target: str | None = None  # export --target; None: the export default
+    int8_mode: str = "on"  # export --int8 on|auto (auto measures mAP on calib_data's val split)
 
     def options(self) -> dict[str, Any]:
         d = {"format": self.format, "precision": self.precision, "imgsz": self.imgsz, "batch": self.batch,
              "target": self.target, "cache_version": CACHE_VERSION}
         if self.precision == "int8":
-            d.update(calib_data=self.calib_data, calib_images=self.calib_images, calib_method=self.calib_method)
+            d.update(calib_data=self.calib_data, calib_images=self.calib_images, calib_method=self.calib_method,
+                     int8_mode=self.int8_mode)
         return d
 
 
@@ -93,10 +95,11 @@ def cached_export(weights: Path, spec: ExportSpec, cache_dir: Path, log: Callabl
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         o = ExportOptions(weights=weights, formats=[FORMATS[spec.format]], imgsz=spec.imgsz, batch=spec.batch,
-                          fp16=spec.precision == "fp16", int8="on" if spec.precision == "int8" else None,
+                          fp16=spec.precision == "fp16", int8=spec.int8_mode if spec.precision == "int8" else None,
                           calib_data=Path(spec.calib_data) if spec.calib_data else None,
                           calib_images=spec.calib_images or 512, calib_method=spec.calib_method or "entropy",
-                          target=spec.target, out=tmp, verify=False)
+                          target=spec.target, out=tmp, verify=False,
+                          data=Path(spec.calib_data) if spec.int8_mode == "auto" and spec.calib_data else None)
         rep = run_export(o, log=lambda m: log(f"  export: {m}"))
         arts = [a for a in rep.artifacts if a.format == spec.format and a.precision == spec.precision
                 and not a.path.endswith("_nms.onnx")]

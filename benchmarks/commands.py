@@ -30,6 +30,9 @@ from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
 @click.option("--map-images", type=int, default=None, help="cap the val images for mAP (default: all, SPEC 6)")
 @click.option("--calib-images", default=128, show_default=True, type=int, help="INT8 calibration images")
 @click.option("--calib-method", default="minmax", show_default=True, type=click.Choice(["minmax", "entropy", "percentile"]))
+@click.option("--int8", "int8_mode", default="on", show_default=True, type=click.Choice(["on", "auto"]),
+              help="INT8 cells: plain Q/DQ, or export's --int8 auto (sensitive convs kept in float until the mAP "
+                   "drop is under 1 point; trained weights only, random ones get plain Q/DQ)")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="export cache (default ~/.cache/edgeyolo/bench)")
 @click.option("--name", default="exp", show_default=True, help="run name under runs/bench/")
@@ -37,7 +40,7 @@ from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A.json B.json: print two bench runs side by side and exit")
 def bench(weights, models, formats, precisions, imgsz, batch, device, data, warmup, iters, end2end, threads, nc,
-          measure_map, map_images, calib_images, calib_method, cache_dir, name, out, compare) -> None:
+          measure_map, map_images, calib_images, calib_method, int8_mode, cache_dir, name, out, compare) -> None:
     """Latency, throughput, memory, size and mAP per (model, format, precision, size); a table,
     bench.csv/json and pareto.png under runs/bench/NAME."""
     if compare:
@@ -55,7 +58,7 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
                      precisions=parse_list(precisions, "--precisions", PRECISIONS), sizes=parse_sizes(imgsz),
                      batch=batch, device=device, data=data, warmup=warmup, iters=iters, end2end=end2end, threads=threads,
                      nc=nc, measure_map=measure_map, map_images=map_images, calib_images=calib_images,
-                     calib_method=calib_method, cache_dir=cache_dir, name=name, out=out,
+                     calib_method=calib_method, int8_mode=int8_mode, cache_dir=cache_dir, name=name, out=out,
                      command="edgeyolo " + " ".join(sys.argv[1:]))
     res = run_bench(o)
     click.echo(res["markdown"])

@@ -1,7 +1,8 @@
 """The committed CPU matrix (issue 6): the seven seed models at 320 in FP32 (PyTorch eager,
 TorchScript, ONNX Runtime) with random weights, plus INT8 (ONNX Q/DQ) for yolov4s-mbv3s and
 yolov4-mbv3s. With ``--trained PT`` (a yolov4s-mbv3s checkpoint) that model is benched from the
-checkpoint, with mAP on the synthetic val set, so the Pareto picture has real accuracy points.
+checkpoint, with mAP on the synthetic val set, so the Pareto picture has real accuracy points, and
+its INT8 is ``export --int8 auto`` (entropy calibration on 512 images): the INT8 a user would ship.
 
     python -m edgeyolo.bench.run_cpu [--trained runs/train/exp/weights/best.pt] [--iters 20] \\
         [--out benchmarks/results/cpu]
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--calib-images", type=int, default=128)
+    ap.add_argument("--calib-images", type=int, default=512)
+    ap.add_argument("--calib-method", default="entropy", choices=["minmax", "entropy", "percentile"])
+    ap.add_argument("--int8", default="auto", choices=["on", "auto"],
+                    help="INT8 of the --trained model: export --int8 auto (the INT8 a user ships) or plain Q/DQ")
     ap.add_argument("--end2end", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu"))
     a = ap.parse_args(argv)
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--trained {a.trained}: file not found")
     o = BenchOptions(formats=[f.strip() for f in a.formats.split(",") if f.strip()], sizes=[a.imgsz],
                      warmup=a.warmup, iters=a.iters, threads=a.threads, calib_images=a.calib_images,
+                     calib_method=a.calib_method, int8_mode=a.int8,
                      end2end=a.end2end, out=a.out, command="python -m edgeyolo.bench.run_cpu " + " ".join(sys.argv[1:] if argv is None else argv))
     res = run_bench(o, cells=cpu_cells(o, a.trained, Machine.here()))
     print(res["markdown"])

@@ -47,6 +47,7 @@ class BenchOptions:
     map_images: int | None = None  # None = the whole split (SPEC section 6)
     calib_images: int = 128
     calib_method: str = "minmax"
+    int8_mode: str = "on"  # "auto": export --int8 auto for trained weights (random ones have no mAP to protect)
     conf: float = 0.25  # end-to-end NMS settings (detect's defaults)
     iou: float = 0.45
     command: str = ""
@@ -163,15 +164,17 @@ class CellRunner:
         elif cell.format == "pytorch":
             art, cached = self.checkpoint(s), None
         else:
+            int8_mode = o.int8_mode if cell.precision == "int8" and s.kind == "checkpoint" else "on"
             spec = ExportSpec(cell.format, cell.precision, cell.imgsz, cell.batch,
                               str(self.data) if cell.precision == "int8" else None,
                               o.calib_images if cell.precision == "int8" else 0,
                               o.calib_method if cell.precision == "int8" else "",
                               # ONNX cells run on ONNX Runtime: the graph prepared for it (export --target ort)
-                              "ort" if cell.format == "onnx" else None)
+                              "ort" if cell.format == "onnx" else None, int8_mode)
             art, cached = cached_export(self.checkpoint(s), spec, self.cache_dir, self.log)
             if cell.precision == "int8":
-                row["notes"].append(f"Q/DQ INT8, {o.calib_method} calibration on {o.calib_images} images of {Path(self.data).name}")
+                row["notes"].append(f"Q/DQ INT8{' (--int8 auto)' if int8_mode == 'auto' else ''}, {o.calib_method} "
+                                    f"calibration on {o.calib_images} images of {Path(self.data).name}")
         reset_peak_rss()  # after any export (calibration is not the model's footprint): load + warm-up + timed loops
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice, once per cell
@@ -302,7 +305,7 @@ def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, An
     return {"formats": o.formats, "precisions": o.precisions, "imgsz": o.sizes, "batch": o.batch, "device": o.device,
             "warmup": o.warmup, "iters": o.iters, "end2end": o.end2end, "threads": o.threads, "data": str(data),
             "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
-            "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method},
+            "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
             "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
             "command": o.command}
 

@@ -195,7 +195,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
         notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3f}")
     if keep:
         notes.append(f"kept in float: {len(keep)} nodes")
-    log(f"int8: {dst.name} ({notes[0]}) in {time.perf_counter() - t0:.1f}s")
+    log(f"int8: {dst.name} ({'; '.join(notes)}) in {time.perf_counter() - t0:.1f}s")
     rep.add(Artifact("onnx", str(p), "int8", seconds=round(time.perf_counter() - t0, 2), notes=notes))
     return p
 

@@ -17,8 +17,10 @@ Two placements, one per runtime (``runtime``):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import io
 import logging
 from pathlib import Path
 from typing import Callable, Sequence
@@ -111,11 +113,12 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
     decode = decode_nodes(fp32_onnx)
     exclude = list(exclude) + decode
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's per-tensor chatter
-    quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=["Conv"], calibrate_method=_ort_method(method),
-                    nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
-                    extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+    with contextlib.redirect_stdout(io.StringIO()):  # and its calibrators' print() per chunk and per tensor
+        quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], calibrate_method=_ort_method(method),
+                        nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
+                        extra_options=extra, calibration_cache_path=str(cache) if cache else None)
     if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
         proto, fp32 = onnx.load(str(out)), onnx.load(str(fp32_onnx))
         heads = {i for n in fp32.graph.node if n.name in set(decode) for i in n.input}

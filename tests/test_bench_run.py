@@ -77,3 +77,21 @@ def test_cli_errors_and_compare(tmp_path, capsys):
     write_json([{**row, "p50_ms": 20.0}], {**dev, "cpu": "Y"}, {}, tmp_path / "b.json")
     main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
     assert "| m | onnx | fp32 | 320 | 1 | 10.00 | 20.00 | 2.00x |" in capsys.readouterr().out
+
+
+def test_int8_auto_cells(tmp_path, tiny_data, ckpt):
+    """--int8 auto reaches the export for trained weights only (random ones have no mAP to protect),
+    and is part of the export cache key."""
+    from edgeyolo.bench.artifacts import ExportSpec, content_key
+    from edgeyolo.bench.runner import BenchOptions, run_bench
+    on, auto = (ExportSpec("onnx", "int8", 64, 1, str(tiny_data), 8, "minmax", "ort", m) for m in ("on", "auto"))
+    assert content_key(ckpt, on) != content_key(ckpt, auto)
+    o = BenchOptions(weights=[ckpt], models=["yolov4s-mbv3s"], formats=["onnx"], precisions=["int8"], sizes=[64],
+                     warmup=0, iters=1, data=tiny_data, calib_images=8, int8_mode="auto", cache_dir=tmp_path / "cache",
+                     out=tmp_path / "out", threads=1)
+    rows = {r["source"]: r for r in run_bench(o, log=lambda m: None, readers=FAKE)["rows"]}
+    assert rows["checkpoint"]["status"] == rows["random"]["status"] == "ok"
+    assert any("--int8 auto" in n for n in rows["checkpoint"]["notes"])
+    assert not any("--int8 auto" in n for n in rows["random"]["notes"])
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "exports").glob("*/bench-artifact.json")]
+    assert sorted(m["int8_mode"] for m in metas) == ["auto", "on"]

@@ -204,3 +204,9 @@ def test_calibration_in_chunks(fp32: Path, tmp_path: Path, monkeypatch, method: 
     err_c, err_w = (np.abs(OrtRunner(p)(x)[0] - ref).mean() for p in (chunked, whole))
     assert err_c <= 1.5 * err_w + 1e-3
     assert op_counts(chunked)["QuantizeLinear"] == op_counts(whole)["QuantizeLinear"]
+
+
+def test_entropy_calibration_is_quiet(fp32: Path, batches, tmp_path: Path, capfd) -> None:
+    """ORT's calibrators print a line per chunk and per tensor; an export's log is ours alone."""
+    quantize_qdq(fp32, tmp_path / "e.onnx", batches[:2], "entropy")
+    assert "histogram" not in capfd.readouterr().out
