@@ -35,7 +35,8 @@ _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynam
 @click.option("--simplify/--no-simplify", default=True, show_default=True)
 @click.option("--nms", is_flag=True, help="in-graph NMS (NonMaxSuppression for ONNX, EfficientNMS_TRT for engines)")
 @click.option("--raw", is_flag=True, help="export the raw head logits, no decode")
-@click.option("--target", "--trt-target", "target", type=click.Choice(list(TARGETS) + ["10.3"]), default=None,
+@click.option("--target", "--trt-target", "target", default=None,
+              type=click.Choice(list(TARGETS) + ["10.3"], case_sensitive=False),
               help="runtime the graph is prepared for: a TensorRT version, or 'ort' for ONNX Runtime on a CPU "
                    "(faster Mish, uint8 INT8; TensorRT cannot build it) [default: 10]")
 @click.option("--workspace", type=float, default=4.0, show_default=True, help="TensorRT workspace, GiB")

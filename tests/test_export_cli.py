@@ -73,7 +73,7 @@ def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) ->
     """--target ort: the ONNX Runtime graph (no Softplus), its uint8 INT8, verified like any other."""
     from edgeyolo.export.onnx_export import op_counts
     rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--out", str(tmp_path),
-              "--target", "ort", "--int8", "--calib-data", str(data), "--calib-images", "4", "--calib-method", "minmax"])
+              "--target", "ORT", "--int8", "--calib-data", str(data), "--calib-images", "4", "--calib-method", "minmax"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "rewrote 36 mish" in out and "ONNX Runtime (CPU) target" in out
