@@ -62,9 +62,10 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(fc.get_total_flops())
 
 
-def conv_kernel_ms(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> float:
-    """Per-run time ONNX Runtime's profiler puts in conv kernels (Conv, FusedConv, NchwcConv,
-    QLinearConv): how close the FP32 graph is to the convolution floor, whatever the wrapper does."""
+def kernel_ms_by_op(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> dict[str, float]:
+    """Per-run time ONNX Runtime's profiler puts in each op type's kernels, after its graph
+    optimizations (so fused ops appear as QLinearConv, FusedConv...), largest first: where the
+    time goes between the convs, whatever the wrapper does."""
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.enable_profiling = threads, True
@@ -77,9 +78,12 @@ def conv_kernel_ms(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> f
     for _ in range(runs + 1):
         sess.run(None, {"images": x})
     events = json.loads(Path(sess.end_profiling()).read_text())
-    us = sum(e["dur"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
-             and "Conv" in e.get("args", {}).get("op_name", ""))
-    return round(us / (runs + 1) / 1000, 2)
+    by_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + e["dur"]
+    return {op: round(us / (runs + 1) / 1000, 2) for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])}
 
 
 def export(ckpt: Path, a: argparse.Namespace, target: str, int8: str | None, calib: tuple[Path, int, str],
@@ -123,8 +127,10 @@ def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
         res[k] = timeit(fn, x, a.warmup, a.iters)
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)
     for k in ("ort_fp32", "ort_int8"):
-        ms = conv_kernel_ms(cpu["fp32" if k == "ort_fp32" else "int8"], x, a.threads)
+        ops = kernel_ms_by_op(cpu["fp32" if k == "ort_fp32" else "int8"], x, a.threads)
+        ms = round(sum(v for op, v in ops.items() if "Conv" in op), 2)  # Conv, FusedConv, NchwcConv, QLinearConv
         res[k]["conv_kernel_ms"], res[k]["conv_gflop_per_s"] = ms, round(flops / 1e9 / (ms / 1000), 1)
+        res[k]["kernel_ms_by_op"] = ops
     res["ratio_fp32_vs_eager"] = round(res["ort_fp32"]["p50_ms"] / res["pytorch_eager"]["p50_ms"], 3)
     res["ratio_trt10_vs_eager"] = round(res["ort_fp32_trt10"]["p50_ms"] / res["pytorch_eager"]["p50_ms"], 3)
     res["ratio_int8_vs_fp32"] = round(res["ort_int8"]["p50_ms"] / res["ort_fp32"]["p50_ms"], 3)
@@ -176,6 +182,16 @@ def to_markdown(report: dict) -> str:
             lines.append(f"| {r['model']} | {r['gflops']} | {label} | {t['p50_ms']} | {t['p90_ms']} | {t['p99_ms']} | "
                          f"{t['mean_ms']} | {t['gflop_per_s']} | {conv} | {ratios.get(k, '')} | "
                          f"{mp if k == 'ort_int8' else ''} |")
+    lines += ["", "Where ONNX Runtime's kernel time goes (profiler, per run, ms; ops under 3% of the total folded into "
+              "'other'; profiling adds a little per op, so totals exceed p50):", "",
+              "| model | graph | total | by op type |", "|---|---|---|---|"]
+    for r in report["results"]:
+        for k, label in (("ort_fp32", "FP32"), ("ort_int8", "INT8")):
+            ops = r[k].get("kernel_ms_by_op", {})
+            total = sum(ops.values())
+            big = [f"{op} {ms}" for op, ms in ops.items() if ms >= 0.03 * total]
+            other = round(sum(ms for ms in ops.values() if ms < 0.03 * total), 2)
+            lines.append(f"| {r['model']} | {label} | {total:.2f} | {', '.join(big + [f'other {other}'])} |")
     lines += ["", "Targets (issue 5): ORT FP32 <= 0.6x PyTorch eager; ORT INT8 <= 0.6x ORT FP32 with an mAP drop <= 1.0.",
               "The TensorRT 10 graph row is the ONNX a Jetson gets (Mish as Softplus/Tanh/Mul): ONNX Runtime's scalar "
               "Softplus makes it slow on a CPU, which is why `--target ort` exists."]

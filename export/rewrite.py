@@ -54,8 +54,8 @@ class MishSigmoid(nn.Module):
     Sigmoid, Mul, Add, Mul, Div, Sub. Why: ORT's Softplus kernel is a scalar loop (43% of
     yolov4s-mbv3s's latency; so is its Log, which rules out u * tanh(log t)), its Sigmoid is
     MLAS-vectorised. x is read once, by the Neg: in a Q/DQ graph ORT gives every consumer of a
-    DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit), so reading x three times
-    dequantized it three times (15% of yolov4-l's INT8 latency)."""
+    DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit), so reading x three times would
+    dequantize it three times (tests/test_export_int8.py holds one DequantizeLinear per tensor)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = -x
