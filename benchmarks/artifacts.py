@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-CACHE_VERSION = 3  # bump when the export layer changes what it writes for the same options
+CACHE_VERSION = 4  # bump when the export layer changes what it writes for the same options
 ENTRY_FILE = "bench-artifact.json"
 
 

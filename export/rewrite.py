@@ -47,20 +47,33 @@ class MishExplicit(nn.Module):
         return x * torch.tanh(F.softplus(x))
 
 
+class _HalfAffine(torch.autograd.Function):
+    """y = 0.5 * x + 0.5 for x in [0, 1], exported as one HardSigmoid(alpha=0.5, beta=0.5) (its
+    clip to [0, 1] never bites there) instead of a Mul and an Add: one pass over the tensor less."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return 0.5 * x + 0.5
+
+    @staticmethod
+    def symbolic(g, x):  # noqa: ANN001, ANN205 - the TorchScript-based ONNX exporter's hook
+        return g.op("HardSigmoid", x, alpha_f=0.5, beta_f=0.5)
+
+
 class MishSigmoid(nn.Module):
     """mish(x) with only ops ONNX Runtime vectorises: with u = -x and t = sigmoid(u),
     tanh(softplus(x)) = ((1 + e^x)^2 - 1) / ((1 + e^x)^2 + 1) = (1 - t^2) / (1 + t^2), so
-    mish(x) = u - 2u / (1 + t^2). t stays in (0, 1): no overflow for any x; exports as Neg,
-    Sigmoid, Mul, Add, Mul, Div, Sub. Why: ORT's Softplus kernel is a scalar loop (43% of
-    yolov4s-mbv3s's latency; so is its Log, which rules out u * tanh(log t)), its Sigmoid is
-    MLAS-vectorised. x is read once, by the Neg: in a Q/DQ graph ORT gives every consumer of a
-    DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit), so reading x three times would
-    dequantize it three times (tests/test_export_int8.py holds one DequantizeLinear per tensor)."""
+    mish(x) = u - u / h with h = (1 + t^2) / 2. t stays in (0, 1): no overflow for any x; exports
+    as Neg, Sigmoid, Mul, HardSigmoid (the affine h), Div, Sub. Why: ORT's Softplus kernel is a
+    scalar loop (43% of yolov4s-mbv3s's latency; so is its Log, which rules out u * tanh(log t)),
+    its Sigmoid is MLAS-vectorised. x is read once, by the Neg: in a Q/DQ graph ORT gives every
+    consumer of a DequantizeLinear its own copy (EnsureUniqueDQForNodeUnit), so reading x three
+    times would dequantize it three times (tests/test_export_int8.py holds one per tensor)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = -x
         t = torch.sigmoid(u)
-        return u - 2.0 * u / (1.0 + t * t)
+        return u - u / _HalfAffine.apply(t * t)
 
 
 MISH_STYLES = {"explicit": MishExplicit, "sigmoid": MishSigmoid}

@@ -81,8 +81,8 @@ def test_prepare_model_counts_per_target() -> None:
 
 
 def test_mish_sigmoid_form_matches_mish() -> None:
-    """The ONNX Runtime form 2x / (1 + sigmoid(-x)^2) - x against torch's Mish, far into both tails
-    (no overflow: sigmoid stays in (0, 1))."""
+    """The ONNX Runtime form u - u / ((1 + sigmoid(u)^2) / 2), u = -x, against torch's Mish, far into
+    both tails (no overflow: sigmoid stays in (0, 1))."""
     x = torch.cat([torch.linspace(-60, 60, 120001), torch.tensor([-1e4, -88.0, 88.0, 1e4, 0.0])])
     m, n = rewrite_mish(nn.Sequential(nn.Mish()), "sigmoid")
     assert n == 1 and isinstance(m[0], MishSigmoid)
@@ -117,3 +117,20 @@ def test_unknown_target() -> None:
     with pytest.raises(ValueError, match="unknown --target"):
         get_target("7.1")
     assert get_target("10.3").name == "10"
+
+
+def test_mish_sigmoid_onnx_ops_and_values(tmp_path) -> None:
+    """Six vectorised ONNX ops, the input read once (by the Neg), and ONNX Runtime's values equal
+    to torch's Mish: the HardSigmoid that carries the affine (1 + t^2) / 2 never clips."""
+    import numpy as np
+    import onnx
+
+    from edgeyolo.export.runtime import OrtRunner
+    path = tmp_path / "mish.onnx"
+    x = torch.linspace(-30, 30, 3 * 64 * 64).reshape(1, 3, 64, 64)
+    torch.onnx.export(MishSigmoid(), (x,), str(path), dynamo=False, opset_version=17, input_names=["images"])
+    nodes = onnx.load(str(path)).graph.node
+    assert sorted(n.op_type for n in nodes) == ["Div", "HardSigmoid", "Mul", "Neg", "Sigmoid", "Sub"]
+    assert [n.op_type for n in nodes if "images" in n.input] == ["Neg"]
+    out = OrtRunner(path)(x.numpy())[0]
+    np.testing.assert_allclose(out, nn.functional.mish(x).numpy(), rtol=1e-5, atol=3e-6)
