@@ -38,7 +38,7 @@ TARGETS: dict[str, Target] = {
     # exporter still writes nn.Mish as Softplus/Tanh/Mul, which TensorRT 10 fuses the same.
     "10": Target("10", "JetPack 6.1/6.2 (Orin), desktop", 17, 20, "hardsigmoid", "keep", False),
     # ONNX Runtime's CPU Softplus is a scalar loop: 43% of yolov4s-mbv3s's latency at 320. The
-    # sigmoid form of Mish runs on vectorised kernels (model 1.6-1.8x faster, benchmarks/results/cpu/
+    # sigmoid form of Mish runs on vectorised kernels (model 1.5-1.9x faster, benchmarks/results/cpu/
     # export_latency.md). HardSwish stays one native op. INT8 is written for ORT's QLinearConv
     # fusion (uint8 activations, conv outputs quantized), which TensorRT does not parse.
     "ort": Target("ort", "ONNX Runtime, CPU (x86-64, ARM64)", 17, 21, None, "sigmoid", False, ONNXRUNTIME),
