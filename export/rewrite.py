@@ -73,7 +73,10 @@ class MishSigmoid(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = -x
         t = torch.sigmoid(u)
-        return u - u / _HalfAffine.apply(t * t)
+        t2 = t * t
+        # the custom ONNX symbolic only while exporting ONNX: TorchScript cannot save a Python Function
+        h = _HalfAffine.apply(t2) if torch.onnx.is_in_onnx_export() else 0.5 * t2 + 0.5
+        return u - u / h
 
 
 MISH_STYLES = {"explicit": MishExplicit, "sigmoid": MishSigmoid}

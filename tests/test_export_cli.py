@@ -70,9 +70,10 @@ def test_check_trt(weights: Path, capsys) -> None:
 
 
 def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
-    """--target ort: the ONNX Runtime graph (no Softplus), its uint8 INT8, verified like any other."""
+    """--target ort: the ONNX Runtime graph (no Softplus), its uint8 INT8 and its TorchScript, verified
+    like any other."""
     from edgeyolo.export.onnx_export import op_counts
-    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--out", str(tmp_path),
+    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "torchscript,onnx", "--out", str(tmp_path),
               "--target", "ORT", "--int8", "--calib-data", str(data), "--calib-images", "4", "--calib-method", "minmax"])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -81,6 +82,7 @@ def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) ->
     assert rep["target"] == "ort"
     arts = {Path(a["path"]).name: a for a in rep["artifacts"]}
     assert arts["s.onnx"]["parity"]["max_rel"] < 1e-4 and "int8" == arts["s_int8.onnx"]["precision"]
+    assert arts["s.torchscript"]["parity"]["max_rel"] < 1e-4  # the ONNX-only symbolic stays out of TorchScript
     assert "Softplus" not in op_counts(tmp_path / "s.onnx") and op_counts(tmp_path / "s_int8.onnx")["QuantizeLinear"]
 
 
