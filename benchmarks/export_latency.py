@@ -126,8 +126,8 @@ def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
     for k, fn in runners.items():
         res[k] = timeit(fn, x, a.warmup, a.iters)
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)
-    for k in ("ort_fp32", "ort_int8"):
-        ops = kernel_ms_by_op(cpu["fp32" if k == "ort_fp32" else "int8"], x, a.threads)
+    for k, precision in (("ort_fp32", "fp32"), ("ort_int8", "int8")):
+        ops = kernel_ms_by_op(cpu[precision], x, a.threads)
         ms = round(sum(v for op, v in ops.items() if "Conv" in op), 2)  # Conv, FusedConv, NchwcConv, QLinearConv
         res[k]["conv_kernel_ms"], res[k]["conv_gflop_per_s"] = ms, round(flops / 1e9 / (ms / 1000), 1)
         res[k]["kernel_ms_by_op"] = ops

@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from .formats import FORMATS, check_options, check_requirements, parse_formats
 from .quantize import CALIB_METHODS
-from .targets import TARGETS, check_target_formats, get_target
+from .targets import TARGETS, check_target_formats, get_target, tensorrt_target_names
 
 # Options checked against the FORMATS table when given explicitly.
 _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynamic", "opset", "simplify", "nms",
@@ -84,7 +84,7 @@ def _check_trt(weights: Path, kw: dict) -> None:
     from .trt_ops import check_trt
     target = kw["target"] or "10"
     if not get_target(target).is_tensorrt:
-        raise ValueError("--check-trt lints for a TensorRT parser; choose --target 8.2, 8.5, 8.6 or 10")
+        raise ValueError(f"--check-trt lints for a TensorRT parser; choose a TensorRT --target ({tensorrt_target_names()})")
     if weights.suffix == ".onnx":
         problems = check_trt(weights, target)
     else:

@@ -110,7 +110,8 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
     reader = BatchReader(batches) if batches is not None else None
     if reader is not None and len(reader) > CALIB_CHUNK:
         extra["CalibStridedMinMax"] = calib_chunk(len(reader))  # despite the name: chunks for every method
-    decode = decode_nodes(fp32_onnx)
+    fp32 = onnx.load(str(fp32_onnx))
+    decode = decode_nodes(fp32)
     exclude = list(exclude) + decode
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's per-tensor chatter
     with contextlib.redirect_stdout(io.StringIO()):  # and its calibrators' print() per chunk and per tensor
@@ -120,21 +121,27 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
                         nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
                         extra_options=extra, calibration_cache_path=str(cache) if cache else None)
     if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
-        proto, fp32 = onnx.load(str(out)), onnx.load(str(fp32_onnx))
-        heads = {i for n in fp32.graph.node if n.name in set(decode) for i in n.input}
+        proto, decode_set = onnx.load(str(out)), set(decode)
+        heads = {i for n in fp32.graph.node if n.name in decode_set for i in n.input}
         _unround(proto, [n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in heads])
         onnx.save(_drop_dead(proto), str(out))
     return Path(out)
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Tensor name -> the nodes that read it."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return consumers
 
 
 def decode_nodes(path_or_proto: str | Path | onnx.ModelProto) -> list[str]:
     """Nodes after the last convs (Detect's decode, in-graph NMS): kept in float. One per-tensor
     int8 scale cannot cover pixel coordinates (hundreds) and probabilities (0..1) in one output."""
     proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto))
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in proto.graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    consumers = _consumers(proto.graph)
     feeds_conv: dict[str, bool] = {}
 
     def reaches_conv(n: onnx.NodeProto) -> bool:  # iterative DFS would be overkill: graphs are shallow after convs
@@ -185,10 +192,7 @@ def layer_groups(path_or_proto: str | Path | onnx.ModelProto) -> dict[str, list[
     proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto))
     g = proto.graph
     consts = {i.name for i in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    consumers = _consumers(g)
     groups: dict[str, list[str]] = {}
     for conv in (n for n in g.node if n.op_type == "Conv"):
         members, tensors, frontier = [conv.name], {conv.output[0]}, [conv.output[0]]
@@ -241,10 +245,7 @@ def bypass_quantization(proto: onnx.ModelProto, nodes: Sequence[str], fp32: onnx
 def _unround(proto: onnx.ModelProto, nodes: Sequence[str]) -> None:
     """In place: consumers of each node's output read it directly instead of through Q -> DQ."""
     g = proto.graph
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    consumers = _consumers(g)
     wanted = set(nodes)
     for n in (n for n in g.node if n.name in wanted):
         out = n.output[0]

@@ -56,11 +56,16 @@ def get_target(name: str | None) -> Target:
     return TARGETS[key]
 
 
+def tensorrt_target_names() -> str:
+    """The TensorRT targets, for error messages: "8.2, 8.5, 8.6, 10"."""
+    return ", ".join(t for t, v in TARGETS.items() if v.is_tensorrt)
+
+
 def check_target_formats(target: Target, formats: list[str]) -> None:
     """An ONNX Runtime target cannot feed TensorRT: refuse the combination in one line."""
     if not target.is_tensorrt and {"engine", "torch-tensorrt"} & set(formats):
         raise ValueError(f"--target {target.name} prepares the graph for ONNX Runtime; TensorRT formats need a "
-                         f"TensorRT target ({', '.join(t for t, v in TARGETS.items() if v.is_tensorrt)})")
+                         f"TensorRT target ({tensorrt_target_names()})")
 
 
 def resolve_opset(target: Target, opset: int | None) -> int:
