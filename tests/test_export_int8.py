@@ -98,8 +98,50 @@ def test_ort_placement_fuses_into_qlinearconv(ort_qdq, batches, tmp_path: Path) 
     # consumer, so a Mish that read x three times would dequantize it three times
     dq_inputs = [n.input[0] for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node if n.op_type == "DequantizeLinear"]
     assert len(dq_inputs) == len(set(dq_inputs))
+    # every ReLU here follows a conv: folded into that conv's uint8 range, none left to run in float
+    assert op_counts(fp).get("Relu", 0) > 0 and op_counts(q).get("Relu", 0) == 0
     ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
     assert out.shape == ref.shape and np.isfinite(out).all()
+
+
+def test_ort_bypass_restores_folded_relus(ort_qdq, batches) -> None:
+    """Per-layer sensitivity on the ORT flavour: a conv whose ReLU was folded into its range gets the
+    ReLU back when it runs in float, so bypassing every layer gives the FP32 model again."""
+    fp, q = ort_qdq
+    groups = layer_groups(fp)
+    full = bypass_quantization(onnx.load(str(q)), [n for m in groups.values() for n in m], onnx.load(str(fp)))
+    assert op_counts(full).get("Relu", 0) == op_counts(fp)["Relu"]
+    ref, back = OrtRunner(fp)(batches[2])[0], OrtRunner(full.SerializeToString())(batches[2])[0]
+    np.testing.assert_allclose(back, ref, rtol=1e-4, atol=1e-3)
+
+
+def _conv_clip_graph(lo: float) -> onnx.ModelProto:
+    """x -> Conv -> Clip(lo, 6) -> Conv -> y, seeded weights."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(size=(2, 4, 1, 1)).astype(np.float32), "w2"),
+             numpy_helper.from_array(np.array(lo, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi")]
+    nodes = [helper.make_node("Conv", ["images", "w1"], ["a"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["a", "lo", "hi"], ["b"], name="clip"),
+             helper.make_node("Conv", ["b", "w2"], ["y"], name="conv2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("lo,folded", [(0.0, True), (0.5, False)])
+def test_ort_folds_relu6_but_not_a_clip_above_zero(lo: float, folded: bool, tmp_path: Path) -> None:
+    """ReLU6 (Clip 0..6) disappears into the uint8 range; a Clip with a positive floor cannot (a
+    uint8 range always holds 0) and stays a float node. Either way the output tracks FP32."""
+    fp = tmp_path / "c.onnx"
+    onnx.save(_conv_clip_graph(lo), str(fp))
+    rng = np.random.default_rng(1)
+    batches = [rng.random((1, 3, 8, 8), dtype=np.float32) for _ in range(4)]
+    q = quantize_qdq(fp, tmp_path / "c_int8.onnx", batches, "minmax", runtime="onnxruntime")
+    assert ("Clip" not in op_counts(q)) == folded
+    ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
+    assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
 
 
 def test_calibration_cache_reused(fp32: Path, qdq, batches, tmp_path: Path) -> None:
