@@ -1,8 +1,8 @@
 """Export latency benchmark (issue 5, Performance): PyTorch eager vs ONNX Runtime FP32 vs ONNX
 Runtime INT8 (Q/DQ) of the exported graph, batch 1, on this machine's CPU.
 
-Model-only latency (no pre-processing, no NMS), SPEC section 6: warm-up, then timed iterations;
-p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs of one forward counted by
+Model-only latency (no pre-processing, no NMS), SPEC section 6: warm-up, then timed iterations
+(the backends in alternating blocks); p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs of one forward counted by
 torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2 FLOPs). The artifacts are
 written by the export pipeline (``run_export``), as ``edgeyolo export`` writes them: the ONNX of
 the default TensorRT 10 target and the ``--target ort`` ONNX (+ its INT8) that CPU users deploy.
@@ -32,6 +32,7 @@ import torch
 from edgeyolo.export.deploy import DeployModel
 from edgeyolo.export.formats import FORMATS
 from edgeyolo.export.pipeline import ExportOptions, run_export
+from edgeyolo.export.report import Artifact
 from edgeyolo.export.runtime import OrtRunner
 from edgeyolo.models.checkpoint import load_model
 
@@ -42,17 +43,28 @@ ROWS = (("pytorch_eager", "PyTorch eager FP32"), ("ort_fp32_trt10", "ORT FP32, T
         ("ort_fp32", "ORT FP32, --target ort"), ("ort_int8", "ORT INT8 Q/DQ, --target ort"))
 
 
-def timeit(fn, x, warmup: int, iters: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn(x)
-    ts = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn(x)  # CPU backends return when done: no device sync needed
-        ts.append((time.perf_counter() - t0) * 1000)
-    q = np.percentile(ts, [50, 90, 99])
-    return {"p50_ms": round(float(q[0]), 2), "p90_ms": round(float(q[1]), 2), "p99_ms": round(float(q[2]), 2),
-            "mean_ms": round(statistics.fmean(ts), 2), "fps": round(1000 / statistics.fmean(ts), 2), "iters": iters}
+def timeit_blocks(fns: dict, x, warmup: int, iters: int, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Time several backends in alternating blocks (a a a, b b b, ..., a a a, ...), each block after
+    ``warmup`` untimed calls, so a slow spell of a shared machine lands on all of them and their
+    ratios stay fair. Not call by call: ONNX Runtime's and PyTorch's worker threads spin for a
+    while after a call and would steal the next backend's cores (timed so, everything was 1.5-2x
+    slower on 2 cores)."""
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    per_round = -(-iters // rounds)
+    for r in range(rounds):
+        for k, fn in fns.items():
+            for _ in range(warmup):
+                fn(x)
+            for _ in range(min(per_round, iters - r * per_round)):
+                t0 = time.perf_counter()
+                fn(x)  # CPU backends return when done: no device sync needed
+                ts[k].append((time.perf_counter() - t0) * 1000)
+    out = {}
+    for k, t in ts.items():
+        q = np.percentile(t, [50, 90, 99])
+        out[k] = {"p50_ms": round(float(q[0]), 2), "p90_ms": round(float(q[1]), 2), "p99_ms": round(float(q[2]), 2),
+                  "mean_ms": round(statistics.fmean(t), 2), "fps": round(1000 / statistics.fmean(t), 2), "iters": len(t)}
+    return out
 
 
 def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -87,15 +99,15 @@ def kernel_ms_by_op(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> 
 
 
 def export(ckpt: Path, a: argparse.Namespace, target: str, int8: str | None, calib: tuple[Path, int, str],
-           out: Path) -> dict[str, Path]:
-    """precision -> artifact path, written by the export pipeline. ``calib``: (data, images, method)."""
+           out: Path) -> dict[str, Artifact]:
+    """precision -> artifact, written by the export pipeline. ``calib``: (data, images, method)."""
     o = ExportOptions(weights=ckpt, formats=[FORMATS["onnx"]], imgsz=a.imgsz, int8=int8, calib_data=calib[0],
                       calib_images=calib[1], calib_method=calib[2], target=target, out=out,
                       data=a.data if int8 == "auto" else None, verify=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the <300 calibration images warning: latency does not depend on it
         rep = run_export(o, log=lambda m: None)
-    return {x.precision: Path(x.path) for x in rep.artifacts}
+    return {x.precision: x for x in rep.artifacts}
 
 
 def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
@@ -120,11 +132,13 @@ def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
             eager(torch.from_numpy(arr))
 
     res = {"model": name, "weights": str(ckpt) if trained else "random (no trained checkpoint)",
-           "gflops": round(flops / 1e9, 3), "int8_mode": int8, "calibration": f"{calib[2]}, {calib[1]} images"}
-    runners = {"pytorch_eager": torch_fn, "ort_fp32_trt10": OrtRunner(trt10["fp32"], a.threads),
+           "gflops": round(flops / 1e9, 3), "int8_mode": int8, "calibration": f"{calib[2]}, {calib[1]} images",
+           "int8_notes": [n for n in cpu["int8"].notes if not n.startswith("calibrated on")]}
+    cpu = {k: Path(v.path) for k, v in cpu.items()}
+    runners = {"pytorch_eager": torch_fn, "ort_fp32_trt10": OrtRunner(trt10["fp32"].path, a.threads),
                "ort_fp32": OrtRunner(cpu["fp32"], a.threads), "ort_int8": OrtRunner(cpu["int8"], a.threads)}
-    for k, fn in runners.items():
-        res[k] = timeit(fn, x, a.warmup, a.iters)
+    for k, stats in timeit_blocks(runners, x, a.warmup, a.iters).items():
+        res[k] = stats
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)
     for k, precision in (("ort_fp32", "fp32"), ("ort_int8", "int8")):
         ops = kernel_ms_by_op(cpu[precision], x, a.threads)
@@ -160,8 +174,8 @@ def device_info(threads: int) -> dict:
 def to_markdown(report: dict) -> str:
     d, c = report["device"], report["config"]
     lines = [f"# Export latency, CPU ({d['cpu']}, {d['threads']} threads, {' '.join(d['isa'])})", "",
-             f"Model-only latency, batch {c['batch']}, imgsz {c['imgsz']}, {c['iters']} timed iterations after "
-             f"{c['warmup']} warm-up; torch {d['torch']}, onnxruntime {d['onnxruntime']}; load average at start "
+             f"Model-only latency, batch {c['batch']}, imgsz {c['imgsz']}, {c['iters']} timed iterations in 5 "
+             f"alternating blocks, each after {c['warmup']} warm-up; torch {d['torch']}, onnxruntime {d['onnxruntime']}; load average at start "
              f"{tuple(round(v, 2) for v in d['load_avg_at_start'])}. INT8 = `edgeyolo export --target ort --int8`: "
              f"Q/DQ for ONNX Runtime (per-channel symmetric int8 weights, per-tensor uint8 activations, conv outputs "
              f"quantized so ORT fuses QLinearConv); calibration per row.", "",
@@ -173,7 +187,7 @@ def to_markdown(report: dict) -> str:
         else:
             mp = (f"{r['map']['fp32']['mAP50-95']:.2f} -> {r['map']['int8']['mAP50-95']:.2f} "
                   f"(drop {r['map']['drop']:.2f} pts)")
-        mp += f"; --int8 {r['int8_mode']}, {r['calibration']}"
+        mp += f"; --int8 {r['int8_mode']}, {r['calibration']}" + "".join(f"; {n}" for n in r.get("int8_notes", []))
         ratios = {"ort_fp32_trt10": f"{r['ratio_trt10_vs_eager']}x eager", "ort_fp32": f"{r['ratio_fp32_vs_eager']}x eager",
                   "ort_int8": f"{r['ratio_int8_vs_fp32']}x ORT FP32"}
         for k, label in ROWS:
@@ -203,8 +217,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed calls before each block")
+    ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--calib-images", type=int, default=32)
     ap.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
     ap.add_argument("--int8", default="on", choices=["on", "auto"], help="auto needs --weights-dir and --data")
