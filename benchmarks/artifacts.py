@@ -1,12 +1,14 @@
 """Artifacts for the bench cells, built through the export layer (``run_export``) and cached by a
-content hash of (weights bytes, format, precision, imgsz, batch, export options), so a second run
-of the same matrix exports nothing; and the random-weights checkpoints of ``--models``.
+content hash of (weights bytes, format, precision, imgsz, batch, export options, the code that
+writes them), so a second run of the same matrix exports nothing; and the random-weights
+checkpoints of ``--models``.
 
 A cache entry is a folder named by the hash, renamed into place only when complete (a killed
 export leaves a ``.tmp-*`` folder, never a half-written entry).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-CACHE_VERSION = 4  # bump when the export layer changes what it writes for the same options
 ENTRY_FILE = "bench-artifact.json"
 
 
@@ -41,11 +42,42 @@ class ExportSpec:
 
     def options(self) -> dict[str, Any]:
         d = {"format": self.format, "precision": self.precision, "imgsz": self.imgsz, "batch": self.batch,
-             "target": self.target, "cache_version": CACHE_VERSION}
+             "target": self.target, "producer": producer_digest()}
         if self.precision == "int8":
             d.update(calib_data=self.calib_data, calib_images=self.calib_images, calib_method=self.calib_method,
                      int8_mode=self.int8_mode)
         return d
+
+
+# What writes an artifact besides the options: edgeyolo's export and model code (sources and model
+# YAMLs) and these libraries. A manual cache version would be forgotten sooner or later; an artifact
+# the current code would not write must never be served from the cache.
+PRODUCER_PACKAGES = ("edgeyolo.export", "edgeyolo.models")
+PRODUCER_LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxslim", "onnxsim")
+
+
+def source_digest(roots: list[Path], suffixes: tuple[str, ...] = (".py", ".yaml")) -> str:
+    """sha256 over the relative paths and bytes of the files under ``roots`` with these suffixes."""
+    h = hashlib.sha256()
+    for root in roots:
+        for f in sorted(p for p in Path(root).rglob("*") if p.suffix in suffixes and "__pycache__" not in p.parts):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def producer_digest() -> str:
+    """16 hex digits over PRODUCER_PACKAGES' files and PRODUCER_LIBRARIES' versions."""
+    import importlib.metadata  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+    roots = [Path(r) for pkg in PRODUCER_PACKAGES for r in importlib.util.find_spec(pkg).submodule_search_locations]
+    h = hashlib.sha256(source_digest(roots).encode())
+    for lib in PRODUCER_LIBRARIES:
+        try:
+            h.update(f"{lib}={importlib.metadata.version(lib)};".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{lib}=-;".encode())
+    return h.hexdigest()[:16]
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> str:

@@ -95,3 +95,24 @@ def test_int8_auto_cells(tmp_path, tiny_data, ckpt):
     assert not any("--int8 auto" in n for n in rows["random"]["notes"])
     metas = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "exports").glob("*/bench-artifact.json")]
     assert sorted(m["int8_mode"] for m in metas) == ["auto", "on"]
+
+
+def test_export_cache_key_follows_the_code(tmp_path, ckpt, monkeypatch):
+    """An edit to the export or model code (or another library version) changes every cache key, so
+    the cache never serves an artifact the current code would not write."""
+    from edgeyolo.bench import artifacts
+    src = tmp_path / "pkg"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.py").write_text("x = 1\n")
+    (src / "sub" / "m.yaml").write_text("depth: 1\n")
+    (src / "notes.txt").write_text("ignored")
+    before = artifacts.source_digest([src])
+    (src / "notes.txt").write_text("still ignored")
+    assert artifacts.source_digest([src]) == before
+    (src / "sub" / "m.yaml").write_text("depth: 2\n")
+    assert artifacts.source_digest([src]) != before
+    spec = artifacts.ExportSpec("onnx", "fp32", 64, 1)
+    key = artifacts.content_key(ckpt, spec)
+    assert len(artifacts.producer_digest()) == 16 and artifacts.content_key(ckpt, spec) == key  # stable
+    monkeypatch.setattr(artifacts, "producer_digest", lambda: "0" * 16)
+    assert artifacts.content_key(ckpt, spec) != key
