@@ -189,7 +189,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
             drop = lambda path: error(onnx.load(str(path))) / max(base_err, 1e-12)  # noqa: E731
             limit = 0.5
             notes.append("--int8 auto without --data: layers kept until the output error halved (no mAP)")
-        p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [x for n in ranking for x in groups[n]],
+        p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [groups[n] for n in ranking],
                                       drop, limit, o.calib_method, runtime)
         keep = sorted(set(keep) | set(kept))
         notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3f}")

@@ -334,16 +334,47 @@ def layer_sensitivity(qdq_onnx: str | Path, fp32_onnx: str | Path, error: Callab
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def fewest_layers(n: int, drop_of: Callable[[int], float], max_drop: float) -> tuple[int, float]:
+    """The smallest k in 0..n with ``drop_of(k) <= max_drop`` (k = how many of the most sensitive
+    layers stay in float): doubling (0, 1, 2, 4, ...) to the first k under the gate, then bisecting
+    between it and the last miss, so about 2 log2(k) evaluations. The drop is measured, not
+    guaranteed monotonic in k, so this is the first crossing the search meets. If even k = n misses,
+    returns n. Returns (k, drop_of(k))."""
+    seen: dict[int, float] = {}
+
+    def at(k: int) -> float:
+        if k not in seen:
+            seen[k] = float(drop_of(k))
+        return seen[k]
+
+    miss, hit = -1, 0
+    while at(hit) > max_drop:
+        if hit >= n:
+            return n, seen[n]
+        miss, hit = hit, 1 if hit == 0 else min(2 * hit, n)
+    while hit - miss > 1:
+        mid = (miss + hit) // 2
+        if at(mid) <= max_drop:
+            hit = mid
+        else:
+            miss = mid
+    return hit, seen[hit]
+
+
 def auto_exclude(fp32_onnx: str | Path, out: str | Path, cache: str | Path, batches: Sequence[np.ndarray],
-                 ranking: Sequence[str], drop: Callable[[Path], float], max_drop: float, method: str,
+                 ranking: Sequence[Sequence[str]], drop: Callable[[Path], float], max_drop: float, method: str,
                  runtime: str = TENSORRT) -> tuple[Path, list[str], float]:
-    """Keep the most sensitive layers in float, doubling their number (0, 1, 2, 4, ...) until
-    ``drop(qdq_path)`` <= ``max_drop``; returns (model path, layers kept in float, final drop)."""
-    k, kept, last = 0, [], float("inf")
-    while True:
-        kept = list(ranking[:k])
-        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=kept, runtime=runtime)
-        last = float(drop(p))
-        if last <= max_drop or k >= len(ranking):
-            return p, kept, last
-        k = 1 if k == 0 else min(2 * k, len(ranking))
+    """Keep the fewest of the most sensitive layers in float for ``drop(qdq_path)`` <= ``max_drop``
+    (see ``fewest_layers``). ``ranking``: layers most sensitive first, each the node names of a conv
+    and its activation (``layer_groups``). Returns (model path, nodes kept in float, final drop)."""
+    written: list[int] = []
+
+    def write(k: int) -> Path:
+        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=[x for g in ranking[:k] for x in g],
+                         runtime=runtime)
+        written.append(k)
+        return p
+
+    k, final = fewest_layers(len(ranking), lambda k: drop(write(k)), max_drop)
+    p = Path(out) if written[-1] == k else write(k)  # the search may have ended on another k
+    return p, [x for g in ranking[:k] for x in g], final

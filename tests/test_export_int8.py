@@ -252,3 +252,22 @@ def test_entropy_calibration_is_quiet(fp32: Path, batches, tmp_path: Path, capfd
     """ORT's calibrators print a line per chunk and per tensor; an export's log is ours alone."""
     quantize_qdq(fp32, tmp_path / "e.onnx", batches[:2], "entropy")
     assert "histogram" not in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("slope,want,evals", [(0.5, 4, [0, 1, 2, 4, 3]), (0.35, 6, [0, 1, 2, 4, 8, 6, 5]),
+                                              (3.0, 1, [0, 1]), (0.0, 10, [0, 1, 2, 4, 8, 10])])
+def test_auto_search_finds_the_fewest_layers(slope: float, want: int, evals: list[int]) -> None:
+    """--int8 auto's search: doubling to the first count under the gate, then bisection back, so
+    yolov4-l's 100+ convs cost ~2 log2(k) quantize-and-measure rounds, not k. A gate nothing meets
+    keeps every layer."""
+    from edgeyolo.export.quantize import fewest_layers
+    calls: list[int] = []
+
+    def drop_of(k: int) -> float:
+        calls.append(k)
+        return 3.0 - slope * k  # the drop falls as layers go back to float
+
+    k, final = fewest_layers(10, drop_of, 1.0)
+    assert (k, calls) == (want, evals)
+    assert final == pytest.approx(3.0 - slope * want)
+    assert final <= 1.0 or k == 10
