@@ -6,7 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from edgeyolo import __version__
 from .deploy import DeployModel, prepare_model
 from .formats import Format
 from .report import Artifact, ExportReport
-from .runtime import OrtRunner, TorchRunner, load_runner
+from .runtime import OrtRunner, Runner, TorchRunner, load_runner
 from .targets import check_target_formats, get_target, resolve_opset
 from .verify import FP32_REL_TOL, parity
 
@@ -155,8 +155,6 @@ def _calib_source(o: ExportOptions) -> Path:
 
 def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport, nc: int, runtime: str, log) -> Path:
     """Calibrate, quantize (Q/DQ), honour --keep-fp16 / --int8 auto; returns the Q/DQ model path."""
-    import onnx
-
     from .images import calibration_batches
     from .quantize import auto_exclude, calibration_cache_path, layer_groups, layer_sensitivity, quantize_qdq
     if fp32_onnx is None:  # pragma: no cover - int8 applies to onnx/engine, which export the ONNX first
@@ -170,13 +168,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
     notes = [f"calibrated on {sum(len(b) for b in batches)} images ({o.calib_method}), cache {cache.name}"]
     if o.int8 == "auto":
         ref = OrtRunner(fp32_onnx)
-        probe = batches[: min(8, len(batches))]
-        refs = [ref(x)[0] for x in probe]
-
-        def error(proto: onnx.ModelProto) -> float:
-            run = OrtRunner(proto.SerializeToString()) if isinstance(proto, onnx.ModelProto) else OrtRunner(proto)
-            return float(np.mean([_det_error(r, run(x)[0], o.imgsz) for r, x in zip(refs, probe)]))
-
+        error = detection_error(ref, batches[: min(8, len(batches))], o.imgsz)
         sens = layer_sensitivity(p, fp32_onnx, error)
         ranking = [n for n, s in sens.items() if s > 0]
         if o.data is not None:
@@ -185,8 +177,8 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
             drop = lambda path: base - evaluate_map(OrtRunner(path), o.data, o.imgsz, nc).map50_95 * 100  # noqa: E731
             limit = o.max_int8_drop if o.max_int8_drop is not None else MAX_MAP_DROP["int8"]
         else:  # no labels: keep layers until the output deviation halves (a proxy, said so in the report)
-            base_err = error(onnx.load(str(p)))
-            drop = lambda path: error(onnx.load(str(path))) / max(base_err, 1e-12)  # noqa: E731
+            base_err = error(p)
+            drop = lambda path: error(path) / max(base_err, 1e-12)  # noqa: E731
             limit = 0.5
             notes.append("--int8 auto without --data: layers kept until the output error halved (no mAP)")
         p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [groups[n] for n in ranking],
@@ -207,6 +199,18 @@ def _match_layers(key: str, groups: dict[str, list[str]]) -> list[str]:
     if not hits:
         raise ValueError(f"--keep-fp16 {key!r} matches no conv layer (e.g. 'neck.layers.10' or an ONNX Conv node name)")
     return hits
+
+
+def detection_error(ref: Runner, probe: list[np.ndarray], imgsz: int) -> Callable[[Any], float]:
+    """model (ModelProto or path) -> its mean decoded-detection deviation from ``ref`` on the
+    ``probe`` batches: what per-layer sensitivity ranks by (fast, and needs no labels)."""
+    import onnx
+    refs = [ref(x)[0] for x in probe]
+
+    def error(model: Any) -> float:
+        run = OrtRunner(model.SerializeToString()) if isinstance(model, onnx.ModelProto) else OrtRunner(model)
+        return float(np.mean([_det_error(r, run(x)[0], imgsz) for r, x in zip(refs, probe)]))
+    return error
 
 
 def _det_error(ref: np.ndarray, out: np.ndarray, imgsz: int) -> float:
