@@ -2,8 +2,9 @@
 Runtime INT8 (Q/DQ) of the exported graph, batch 1, on this machine's CPU.
 
 Model-only latency (no pre-processing, no NMS), SPEC section 6: warm-up, then timed iterations
-(the backends in alternating blocks); p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs of one forward counted by
-torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2 FLOPs). The artifacts are
+(the backends in alternating blocks); p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs
+of one forward counted by torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2
+FLOPs). The artifacts are
 written by the export pipeline (``run_export``), as ``edgeyolo export`` writes them: the ONNX of
 the default TensorRT 10 target and the ``--target ort`` ONNX (+ its INT8) that CPU users deploy.
 
@@ -175,7 +176,8 @@ def to_markdown(report: dict) -> str:
     d, c = report["device"], report["config"]
     lines = [f"# Export latency, CPU ({d['cpu']}, {d['threads']} threads, {' '.join(d['isa'])})", "",
              f"Model-only latency, batch {c['batch']}, imgsz {c['imgsz']}, {c['iters']} timed iterations in 5 "
-             f"alternating blocks, each after {c['warmup']} warm-up; torch {d['torch']}, onnxruntime {d['onnxruntime']}; load average at start "
+             f"alternating blocks, each after {c['warmup']} warm-up; torch {d['torch']}, "
+             f"onnxruntime {d['onnxruntime']}; load average at start "
              f"{tuple(round(v, 2) for v in d['load_avg_at_start'])}. INT8 = `edgeyolo export --target ort --int8`: "
              f"Q/DQ for ONNX Runtime (per-channel symmetric int8 weights, per-tensor uint8 activations, conv outputs "
              f"quantized so ORT fuses QLinearConv); calibration per row.", "",
