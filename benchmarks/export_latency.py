@@ -48,8 +48,8 @@ def timeit_blocks(fns: dict, x, warmup: int, iters: int, rounds: int = 5) -> dic
     """Time several backends in alternating blocks (a a a, b b b, ..., a a a, ...), each block after
     ``warmup`` untimed calls, so a slow spell of a shared machine lands on all of them and their
     ratios stay fair. Not call by call: ONNX Runtime's and PyTorch's worker threads spin for a
-    while after a call and would steal the next backend's cores (timed so, everything was 1.5-2x
-    slower on 2 cores)."""
+    while after a call and would steal the next backend's cores (an uncommitted variant timed
+    so measured everything 1.5-2x slower on 2 cores)."""
     ts: dict[str, list[float]] = {k: [] for k in fns}
     per_round = -(-iters // rounds)
     for r in range(rounds):

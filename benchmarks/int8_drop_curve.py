@@ -20,7 +20,7 @@ from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.formats import FORMATS
 from edgeyolo.export.images import calibration_batches
 from edgeyolo.export.pipeline import ExportOptions, detection_error, run_export
-from edgeyolo.export.quantize import calibration_cache_path, layer_groups, layer_sensitivity, quantize_qdq
+from edgeyolo.export.quantize import calibration_cache_path, kept_nodes, quantize_qdq, ranked_layers
 from edgeyolo.export.runtime import OrtRunner
 from edgeyolo.export.targets import get_target
 
@@ -55,15 +55,14 @@ def main() -> None:
         cache = calibration_cache_path(fp32, batches, a.calib_method, work)
         q = quantize_qdq(fp32, work / "q.onnx", batches, a.calib_method, cache=cache, runtime=runtime)
         ref = OrtRunner(fp32)
-        sens = layer_sensitivity(q, fp32, detection_error(ref, batches[:8], a.imgsz))
-        ranking, groups = [n for n, s in sens.items() if s > 0], layer_groups(fp32)
+        ranking = ranked_layers(q, fp32, detection_error(ref, batches[:8], a.imgsz))
         nc = ref(batches[0])[0].shape[-1] - 5
         base = evaluate_map(ref, a.data, a.imgsz, nc).map50_95 * 100
         curve = {}
         for k in (k for k in parse_ks(a.ks) if k <= len(ranking)):
             t0 = time.perf_counter()
             p = quantize_qdq(fp32, work / "q.onnx", None, a.calib_method, cache=cache, runtime=runtime,
-                             exclude=[x for n in ranking[:k] for x in groups[n]])
+                             exclude=kept_nodes(ranking, k))
             curve[k] = round(base - evaluate_map(OrtRunner(p), a.data, a.imgsz, nc).map50_95 * 100, 3)
             print(f"k={k}: drop {curve[k]:.3f} ({time.perf_counter() - t0:.1f}s)", flush=True)
     a.out.mkdir(parents=True, exist_ok=True)

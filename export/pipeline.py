@@ -156,7 +156,7 @@ def _calib_source(o: ExportOptions) -> Path:
 def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport, nc: int, runtime: str, log) -> Path:
     """Calibrate, quantize (Q/DQ), honour --keep-fp16 / --int8 auto; returns the Q/DQ model path."""
     from .images import calibration_batches
-    from .quantize import auto_exclude, calibration_cache_path, layer_groups, layer_sensitivity, quantize_qdq
+    from .quantize import auto_exclude, calibration_cache_path, layer_groups, quantize_qdq, ranked_layers
     if fp32_onnx is None:  # pragma: no cover - int8 applies to onnx/engine, which export the ONNX first
         raise ValueError("--int8 needs the ONNX export")
     batches = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, 1)
@@ -169,8 +169,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
     if o.int8 == "auto":
         ref = OrtRunner(fp32_onnx)
         error = detection_error(ref, batches[: min(8, len(batches))], o.imgsz)
-        sens = layer_sensitivity(p, fp32_onnx, error)
-        ranking = [n for n, s in sens.items() if s > 0]
+        ranking = ranked_layers(p, fp32_onnx, error)
         if o.data is not None:
             from .evaluate import evaluate_map
             base = evaluate_map(ref, o.data, o.imgsz, nc).map50_95 * 100
@@ -181,7 +180,7 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
             drop = lambda path: error(path) / max(base_err, 1e-12)  # noqa: E731
             limit = 0.5
             notes.append("--int8 auto without --data: layers kept until the output error halved (no mAP)")
-        p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, [groups[n] for n in ranking],
+        p, kept, final = auto_exclude(fp32_onnx, dst, cache, None, ranking,
                                       drop, limit, o.calib_method, runtime)
         keep = sorted(set(keep) | set(kept))
         notes.append(f"auto: {len([k for k in kept if k in groups])} convs kept in float, final drop {final:.3f}")

@@ -15,7 +15,8 @@ Two placements, one per runtime (``runtime``):
   asymmetric uint8 activations (ORT's U8S8 kernels; S8S8 Q/DQ falls back to float convs and was
   1.2-1.5x slower than FP32 here). A ReLU / ReLU6 after a conv is folded into that conv's uint8
   range (zero point 0, saturating at the calibrated max) instead of running in float between a DQ
-  and a Q: 5-6% off yolov4-mbv3l / yolov4s-mbv3s. Outputs feeding the float decode stay unrounded.
+  and a Q (yolov4-mbv3l's INT8 went from 0.64x to 0.59x of FP32, benchmarks/README.md). Outputs
+  feeding the float decode stay unrounded.
 """
 from __future__ import annotations
 
@@ -119,7 +120,8 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
     with contextlib.redirect_stdout(io.StringIO()):  # and its calibrators' print() per chunk and per tensor
         quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS], calibrate_method=_ort_method(method),
+                        op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS],
+                        calibrate_method=_ort_method(method),
                         nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
                         extra_options=extra, calibration_cache_path=str(cache) if cache else None)
     if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
@@ -334,6 +336,20 @@ def layer_sensitivity(qdq_onnx: str | Path, fp32_onnx: str | Path, error: Callab
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def ranked_layers(qdq_onnx: str | Path, fp32_onnx: str | Path, error: Callable[[onnx.ModelProto], float]
+                  ) -> list[list[str]]:
+    """The layers whose return to float lowers the error, most sensitive first, each as its node
+    names (conv + activation, ``layer_groups``): what ``--int8 auto`` keeps in float, a prefix at a
+    time (``kept_nodes``)."""
+    groups = layer_groups(fp32_onnx)
+    return [groups[n] for n, s in layer_sensitivity(qdq_onnx, fp32_onnx, error).items() if s > 0]
+
+
+def kept_nodes(ranking: Sequence[Sequence[str]], k: int) -> list[str]:
+    """The node names of the first ``k`` layers of ``ranking``."""
+    return [x for g in ranking[:k] for x in g]
+
+
 def fewest_layers(n: int, drop_of: Callable[[int], float], max_drop: float) -> tuple[int, float]:
     """The smallest k in 0..n with ``drop_of(k) <= max_drop`` (k = how many of the most sensitive
     layers stay in float): doubling (0, 1, 2, 4, ...) to the first k under the gate, then bisecting
@@ -370,11 +386,10 @@ def auto_exclude(fp32_onnx: str | Path, out: str | Path, cache: str | Path, batc
     written: list[int] = []
 
     def write(k: int) -> Path:
-        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=[x for g in ranking[:k] for x in g],
-                         runtime=runtime)
+        p = quantize_qdq(fp32_onnx, out, batches, method, cache=cache, exclude=kept_nodes(ranking, k), runtime=runtime)
         written.append(k)
         return p
 
     k, final = fewest_layers(len(ranking), lambda k: drop(write(k)), max_drop)
     p = Path(out) if written[-1] == k else write(k)  # the search may have ended on another k
-    return p, [x for g in ranking[:k] for x in g], final
+    return p, kept_nodes(ranking, k), final
