@@ -106,6 +106,26 @@ def test_torchscript_traced_frozen_with_metadata(model, tmp_path: Path) -> None:
     np.testing.assert_allclose(load_runner(p)(x)[0], ref, rtol=1e-4, atol=1e-3)
 
 
+def _device_constants(module: torch.jit.ScriptModule) -> list[str]:
+    return [str(n) for n in module.graph.nodes() if n.kind() == "prim::Constant" and str(n.output().type()) == "Device"]
+
+
+def test_torchscript_exported_on_cpu_bakes_in_no_device(model, tmp_path: Path) -> None:
+    """A trace records device arguments as constants; one left in the graph (the decode's grid, as
+    torch.arange(device=...)) makes a CPU export build tensors on the CPU when run on a GPU."""
+    deploy, _ = prepare_model(model, get_target("10"))
+    module, _ = load_torchscript(export_torchscript(deploy, tmp_path / "m.torchscript", IMGSZ))
+    assert _device_constants(module) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+def test_torchscript_exported_on_cpu_runs_on_cuda(model, tmp_path: Path) -> None:
+    deploy, _ = prepare_model(model, get_target("10"))
+    p = export_torchscript(deploy, tmp_path / "m.torchscript", IMGSZ)
+    x = np.random.default_rng(4).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
+    np.testing.assert_allclose(load_runner(p, device="cuda:0")(x)[0], load_runner(p)(x)[0], rtol=1e-3, atol=1e-2)
+
+
 def test_check_trt_lists_unsupported_nodes(model, tmp_path: Path) -> None:
     # an 8.5-style export keeps nn.Hardswish at opset 14+ -> HardSwish nodes TensorRT 8.2 cannot import
     p = tmp_path / "hs.onnx"

@@ -49,8 +49,11 @@ class Detect(nn.Module):
         for i, p in enumerate(raw):
             b, na, ny, nx, no = p.shape
             y = p.sigmoid()
-            gy, gx = torch.meshgrid(torch.arange(ny, device=p.device, dtype=p.dtype),
-                                    torch.arange(nx, device=p.device, dtype=p.dtype), indexing="ij")
+            # The grid is built from p (new_ones + cumsum = 0..n-1 in p's dtype, on p's device), not
+            # torch.arange(device=p.device): a trace records arange's device as a constant, so a
+            # TorchScript exported on the CPU would build its grid on the CPU when run on a GPU and
+            # fail there. ONNX folds either form to a constant (the spatial size is static).
+            gy, gx = torch.meshgrid(p.new_ones(ny).cumsum(0) - 1, p.new_ones(nx).cumsum(0) - 1, indexing="ij")
             grid = torch.stack((gx, gy), -1).view(1, 1, ny, nx, 2)  # (1, 1, ny, nx, 2)
             anchor = self.anchors[i].to(p.dtype).view(1, na, 1, 1, 2)  # (1, na, 1, 1, 2)
             xy = (y[..., 0:2] * 2 - 0.5 + grid) * self.stride[i].to(p.dtype)  # (B, na, ny, nx, 2)
