@@ -28,12 +28,18 @@ NEEDS_CUDA_FOR = {("pytorch", "fp16"), ("torchscript", "fp16")}  # FP16 convs do
 class Machine:
     cuda: bool
     modules: frozenset[str]  # importable modules among those the formats need
+    ort_cuda: bool = False  # onnxruntime has the CUDAExecutionProvider (onnxruntime-gpu)
 
     @staticmethod
     def here() -> Machine:
         import torch  # noqa: PLC0415
         need = {m for f in FORMATS.values() for m in f.requires}
-        return Machine(torch.cuda.is_available(), frozenset(m for m in need if importlib.util.find_spec(m) is not None))
+        modules = frozenset(m for m in need if importlib.util.find_spec(m) is not None)
+        ort_cuda = False
+        if "onnxruntime" in modules:
+            import onnxruntime  # noqa: PLC0415
+            ort_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        return Machine(torch.cuda.is_available(), modules, ort_cuda)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ def skip_reason(fmt: str, precision: str, machine: Machine, device: str) -> str:
             return f"{fmt} {precision} needs --device cuda:0"
     if device.startswith("cuda") and not machine.cuda:
         return "--device cuda requested but torch sees no CUDA GPU"
+    if fmt == "onnx" and device.startswith("cuda") and not machine.ort_cuda:
+        # not run on the CPU provider instead: a GPU table would show a CPU latency under cuda:0
+        return "onnx on the GPU needs onnxruntime-gpu (CUDAExecutionProvider); bench onnx with --device cpu"
     return ""
 
 

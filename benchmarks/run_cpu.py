@@ -8,13 +8,14 @@ its INT8 is ``export --int8 auto`` (entropy calibration on 512 images): the INT8
         [--out benchmarks/results/cpu]
 
 Writes bench.csv / bench.json / bench.md / pareto.png to ``--out`` (``edgeyolo bench`` writes the
-same files for any matrix given on its command line).
+same files for any matrix given on its command line). ``run_gpu`` is the GPU counterpart.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from edgeyolo.models import SEED_MODELS
 
@@ -22,42 +23,58 @@ from .matrix import Cell, Machine, Source, build_matrix
 from .runner import BenchOptions, run_bench
 
 INT8_MODELS = ("yolov4s-mbv3s", "yolov4-mbv3s")
+CellsFor = Callable[[BenchOptions, "Path | None", Machine], "list[Cell]"]
+
+
+def matrix_sources(o: BenchOptions, trained: Path | None) -> list[Source]:
+    """yolov4s-mbv3s (from ``trained`` when given, so it has an mAP) and the seven seed models."""
+    small = (Source("yolov4s-mbv3s", "checkpoint", trained, o.nc) if trained
+             else Source("yolov4s-mbv3s", "random", None, o.nc))
+    return [small, *(Source(m, "random", None, o.nc) for m in SEED_MODELS)]
 
 
 def cpu_cells(o: BenchOptions, trained: Path | None, machine: Machine) -> list[Cell]:
-    seeds = [Source(m, "random", None, o.nc) for m in SEED_MODELS]
-    small = Source("yolov4s-mbv3s", "checkpoint", trained, o.nc) if trained else Source("yolov4s-mbv3s", "random", None, o.nc)
-    cells = build_matrix([small, *seeds], o.formats, ["fp32"], o.sizes, o.batch, machine, o.device)
-    int8 = [s for s in (small, *seeds) if s.name in INT8_MODELS]
+    sources = matrix_sources(o, trained)
+    cells = build_matrix(sources, o.formats, ["fp32"], o.sizes, o.batch, machine, o.device)
+    int8 = [s for s in sources if s.name in INT8_MODELS]
     cells += build_matrix(int8, ["onnx"], ["int8"], o.sizes, o.batch, machine, o.device)
     return cells
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def committed_main(argv: list[str] | None, doc: str, cells_for: CellsFor, module: str, **defaults: object) -> None:
+    """The command line shared by the committed matrices: ``defaults`` sets formats, imgsz, device,
+    warmup, iters and out."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--trained", type=Path, default=None, help="a trained yolov4s-mbv3s checkpoint (mAP)")
-    ap.add_argument("--formats", default="pytorch,torchscript,onnx")
-    ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--formats", default=defaults["formats"])
+    ap.add_argument("--imgsz", default=defaults["imgsz"], help="comma-separated sizes")
+    ap.add_argument("--device", default=defaults["device"])
+    ap.add_argument("--warmup", type=int, default=defaults["warmup"])
+    ap.add_argument("--iters", type=int, default=defaults["iters"])
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--calib-images", type=int, default=512)
     ap.add_argument("--calib-method", default="entropy", choices=["minmax", "entropy", "percentile"])
     ap.add_argument("--int8", default="auto", choices=["on", "auto"],
                     help="INT8 of the --trained model: export --int8 auto (the INT8 a user ships) or plain Q/DQ")
     ap.add_argument("--end2end", action="store_true")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu"))
+    ap.add_argument("--out", type=Path, default=Path(str(defaults["out"])))
     a = ap.parse_args(argv)
     if a.trained is not None and not a.trained.is_file():
         raise SystemExit(f"--trained {a.trained}: file not found")
-    o = BenchOptions(formats=[f.strip() for f in a.formats.split(",") if f.strip()], sizes=[a.imgsz],
+    o = BenchOptions(formats=[f.strip() for f in a.formats.split(",") if f.strip()],
+                     sizes=[int(s) for s in str(a.imgsz).split(",") if s.strip()], device=a.device,
                      warmup=a.warmup, iters=a.iters, threads=a.threads, calib_images=a.calib_images,
-                     calib_method=a.calib_method, int8_mode=a.int8,
-                     end2end=a.end2end, out=a.out, command="python -m edgeyolo.bench.run_cpu " + " ".join(sys.argv[1:] if argv is None else argv))
-    res = run_bench(o, cells=cpu_cells(o, a.trained, Machine.here()))
+                     calib_method=a.calib_method, int8_mode=a.int8, end2end=a.end2end, out=a.out,
+                     command=f"python -m {module} " + " ".join(sys.argv[1:] if argv is None else argv))
+    res = run_bench(o, cells=cells_for(o, a.trained, Machine.here()))
     print(res["markdown"])
     print(f"matrix wall time {res['settings']['wall_minutes']} min; results in {res['dir']}")
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    committed_main(argv, __doc__, cpu_cells, "edgeyolo.bench.run_cpu", formats="pytorch,torchscript,onnx",
+                   imgsz="320", device="cpu", warmup=3, iters=20, out="benchmarks/results/cpu")
+
+
+if __name__ == "__main__":  # pragma: no cover
     main()

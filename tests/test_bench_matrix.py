@@ -11,6 +11,7 @@ from edgeyolo.runtime.info import precision_of
 CPU_ONLY = Machine(cuda=False, modules=frozenset({"torch", "onnx", "onnxruntime"}))
 GPU_TRT = Machine(cuda=True, modules=frozenset({"torch", "onnx", "onnxruntime", "tensorrt", "torch_tensorrt"}))
 GPU_NO_TRT = Machine(cuda=True, modules=frozenset({"torch", "onnx", "onnxruntime"}))
+GPU_ORT_GPU = Machine(cuda=True, modules=frozenset({"torch", "onnx", "onnxruntime"}), ort_cuda=True)
 
 
 @pytest.mark.parametrize("fmt, prec, machine, device, expect", [
@@ -33,6 +34,9 @@ GPU_NO_TRT = Machine(cuda=True, modules=frozenset({"torch", "onnx", "onnxruntime
     ("pytorch", "fp16", GPU_TRT, "cpu", "needs --device cuda:0"),
     ("pytorch", "fp16", GPU_TRT, "cuda:0", ""),
     ("pytorch", "fp32", CPU_ONLY, "cuda:0", "torch sees no CUDA GPU"),
+    ("onnx", "fp32", GPU_NO_TRT, "cuda:0", "needs onnxruntime-gpu"),  # not silently on the CPU provider
+    ("onnx", "int8", GPU_NO_TRT, "cpu", ""),
+    ("onnx", "fp32", GPU_ORT_GPU, "cuda:0", ""),
 ])
 def test_skip_reasons(fmt, prec, machine, device, expect):
     why = skip_reason(fmt, prec, machine, device)
