@@ -32,6 +32,8 @@ def export_torchscript(model: nn.Module, path: str | Path, imgsz: int, batch: in
 def load_torchscript(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
     """The module and the metadata written beside it."""
     extra = {METADATA_FILE: ""}
-    module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    with warnings.catch_warnings():  # recent torch warns on every load that TorchScript is deprecated: noise for a deploy format we keep
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     meta = json.loads(extra[METADATA_FILE]) if extra[METADATA_FILE] else {}
     return module.eval(), meta

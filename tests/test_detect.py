@@ -99,9 +99,10 @@ def test_detect_video(tmp_path, weights):
     out = tmp_path / "vid"
     res = run_detect(DetectOptions(weights, src, conf=0.0, imgsz=64, save_dir=out, save_txt=True, max_det=5),
                      log=lambda m: None)
-    assert res["images"] == 3
+    assert res["images"] == 3 and res["frames"] == 3
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["clip_000000.txt", "clip_000001.txt", "clip_000002.txt"]
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)  # the source's rate, so it plays at its speed
     n = 0
     while cap.read()[0]:
         n += 1

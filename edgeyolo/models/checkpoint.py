@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path):  # torch's own errors for this are miniz internals or "[Errno 22]"
+        raise ValueError(f"{path}: not a readable checkpoint (truncated, or not a torch zip archive: "
+                         "an interrupted copy?)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors...

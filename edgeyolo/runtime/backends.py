@@ -11,6 +11,7 @@ machine that has only numpy, OpenCV and ONNX Runtime / TensorRT.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -92,7 +93,9 @@ class TorchScriptBackend(TorchModuleBackend):
             raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
                              "deploy the .onnx or .engine export instead") from None
         files = {TORCHSCRIPT_METADATA: ""}
-        module = torch.jit.load(str(path), map_location=device, _extra_files=files)
+        with warnings.catch_warnings():  # recent torch warns on every load that TorchScript is deprecated: noise for a deploy format we keep
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+            module = torch.jit.load(str(path), map_location=device, _extra_files=files)
         meta = json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {}
         super().__init__(module, device, half=bool(meta.get("half", False)))
         self.output_names = ["output"]

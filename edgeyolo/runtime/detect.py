@@ -17,9 +17,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
-def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(name, frame index or -1 for an image, BGR image) for an image, every image of a folder, or
-    every frame of a video file."""
+def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray, float]]:
+    """(name, frame index or -1 for an image, BGR image, the video's frame rate or 0 for an image)
+    for an image, every image of a folder, or every frame of a video file."""
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -33,13 +33,14 @@ def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray]]:
             cap = cv2.VideoCapture(str(f))
             if not cap.isOpened():
                 raise ValueError(f"--source {f}: OpenCV cannot open the video")
-            i = 0
+            i, fps = 0, cap.get(cv2.CAP_PROP_FPS)
+            fps = fps if fps and fps == fps and fps > 0 else 25.0  # containers without a rate (or NaN)
             try:
                 while True:
                     ok, frame = cap.read()
                     if not ok:
                         break
-                    yield f.stem, i, frame
+                    yield f.stem, i, frame, fps
                     i += 1
             finally:
                 cap.release()
@@ -49,7 +50,7 @@ def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray]]:
             im = cv2.imread(str(f))
             if im is None:
                 raise ValueError(f"--source {f}: not a readable image")
-            yield f.stem, -1, im
+            yield f.stem, -1, im, 0.0
         else:
             raise ValueError(f"--source {f}: unknown file type (images {', '.join(IMAGE_SUFFIXES)}; "
                              f"videos {', '.join(VIDEO_SUFFIXES)})")
@@ -72,19 +73,19 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
     names = detector.names
     records: list[dict] = []
     writers: dict[str, cv2.VideoWriter] = {}
-    n_img = n_det = 0
+    n_img = n_frames = n_det = 0
     try:
-        for name, idx, im in iter_frames(Path(source)):
+        for name, idx, im, fps in iter_frames(Path(source)):
             dets = detector([im])[0]
-            n_img, n_det = n_img + 1, n_det + len(dets)
+            n_img, n_frames, n_det = n_img + (idx < 0), n_frames + (idx >= 0), n_det + len(dets)
             stem = name if idx < 0 else f"{name}_{idx:06d}"
             if save_img:
                 vis = draw(im, dets, names, line_width)
                 if idx < 0:
                     cv2.imwrite(str(save / f"{name}.jpg"), vis)
                 else:  # video in, video out (mp4v); frames are what the txt/json name
-                    if name not in writers:
-                        writers[name] = cv2.VideoWriter(str(save / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                    if name not in writers:  # at the source's frame rate, so the output plays at its speed
+                        writers[name] = cv2.VideoWriter(str(save / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                                         (im.shape[1], im.shape[0]))
                     writers[name].write(vis)
             if save_txt:
@@ -99,5 +100,6 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
             wr.release()
     if save_json:
         _atomic_write(save / "detections.json", json.dumps(records, indent=1) + "\n")
-    log(f"detect: {n_img} image(s), {n_det} detection(s), saved to {save}")
-    return {"images": n_img, "detections": n_det, "save_dir": save, "records": records}
+    seen = ", ".join(x for x in (f"{n_img} image(s)" if n_img else "", f"{n_frames} video frame(s)" if n_frames else "") if x)
+    log(f"detect: {seen}, {n_det} detection(s), saved to {save}")
+    return {"images": n_img + n_frames, "frames": n_frames, "detections": n_det, "save_dir": save, "records": records}
