@@ -8,7 +8,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from edgeyolo.ops.metrics import DetectionEvaluator, DetectionMetrics
 from edgeyolo.ops.nms import non_max_suppression
 
 from .loss import YOLOLoss
+from .runs import atomic_write_text
 
 
 @dataclass
@@ -62,6 +63,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+Forward = Callable[[torch.Tensor], "tuple[list[torch.Tensor] | None, torch.Tensor]"]
+
+
 @torch.no_grad()
 def validate(model: torch.nn.Module, loader: Any, names: list[str], conf_thres: float = 0.001, iou_thres: float = 0.65,
              loss_fn: YOLOLoss | None = None, half: bool = False, save_json: str | Path | None = None,
@@ -75,6 +79,44 @@ def validate(model: torch.nn.Module, loader: Any, names: list[str], conf_thres: 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+
+    def forward(imgs: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        raw = model.forward_raw(imgs)
+        return raw, model.head.decode(raw)
+    try:
+        return _score(forward, loader, names, device, conf_thres, iou_thres, loss_fn, half, save_json, progress)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def validate_artifact(backend: Any, loader: Any, conf_thres: float = 0.001, iou_thres: float = 0.65,
+                      save_json: str | Path | None = None, progress: bool = True) -> ValResult:
+    """``validate`` for an exported artifact run by its deployment backend (``edgeyolo.runtime``):
+    the ONNX / TensorRT / TorchScript file itself is scored, not the checkpoint it came from. Raw
+    heads are decoded here; a graph with NMS inside is refused (its thresholds are baked in, so
+    its mAP would not be comparable). A fixed-batch artifact gets its last batch padded."""
+    from edgeyolo.runtime.info import DECODED, RAW  # noqa: PLC0415
+    from edgeyolo.runtime.processing import decode_raw  # noqa: PLC0415
+    info = backend.info
+    if info.layout not in (DECODED, RAW):
+        raise ValueError(f"{info.path}: outputs are {info.layout} (NMS in the graph, thresholds baked in); "
+                         "validate the export made without --nms")
+
+    def forward(imgs: torch.Tensor) -> tuple[None, torch.Tensor]:
+        x, n = imgs.numpy(), imgs.shape[0]
+        if info.batch and n < info.batch:  # a static batch: pad, then drop the padding's predictions
+            x = np.concatenate([x, np.zeros((info.batch - n, *x.shape[1:]), x.dtype)])
+        outs = backend(x)
+        pred = outs[0] if info.layout == DECODED else decode_raw(outs, info.anchors, info.stride)
+        return None, torch.from_numpy(np.ascontiguousarray(pred[:n], dtype=np.float32))
+    return _score(forward, loader, list(info.names), torch.device("cpu"), conf_thres, iou_thres, None, False, save_json,
+                  progress)
+
+
+def _score(forward: Forward, loader: Any, names: list[str], device: torch.device, conf_thres: float, iou_thres: float,
+           loss_fn: YOLOLoss | None, half: bool, save_json: str | Path | None, progress: bool) -> ValResult:
+    """The validation loop: ``forward(images)`` -> (raw heads or None, decoded (B, N, 5 + nc))."""
     nc = len(names)
     evaluator, confusion = DetectionEvaluator(nc), ConfusionMatrix(nc)
     losses = torch.zeros(3)
@@ -88,11 +130,10 @@ def validate(model: torch.nn.Module, loader: Any, names: list[str], conf_thres: 
         imgs = (imgs.half() if half else imgs.float()) / 255.0
         _sync(device)
         t1 = time.perf_counter()
-        raw = model.forward_raw(imgs)
-        preds = model.head.decode(raw)
+        raw, preds = forward(imgs)
         _sync(device)
         t2 = time.perf_counter()
-        if loss_fn is not None:
+        if loss_fn is not None and raw is not None:
             losses += loss_fn([r.float() for r in raw], targets.to(device))[1].cpu()
         dets = non_max_suppression(preds.float(), conf_thres, iou_thres)
         _sync(device)
@@ -110,10 +151,8 @@ def validate(model: torch.nn.Module, loader: Any, names: list[str], conf_thres: 
                 records += _coco_records(det_np, paths[i], (h, w), shapes[i])
         n_images += len(dets)
         n_batches += 1
-    model.train(was_training)
     if save_json is not None:
-        Path(save_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(save_json).write_text(json.dumps(records))
+        atomic_write_text(save_json, json.dumps(records))
     speed = dict(zip(("preprocess", "inference", "nms"), (times / max(n_images, 1) * 1e3).tolist()))
     return ValResult(evaluator.compute(), (losses / max(n_batches, 1)).numpy(), speed, n_images, n_labels,
                      confusion, list(names))
