@@ -242,8 +242,8 @@ def _verify(o: ExportOptions, rep: ExportReport, reference: DeployModel, nc: int
             continue
         # an FP16 TorchScript is checked where it is meant to run (CPU half kernels are slow, not absent)
         runner = load_runner(a.path, "cuda" if a.precision == "fp16" and torch.cuda.is_available() else "cpu")
-        par = parity(ref, runner, batches)
-        a.parity = {"max_abs": par.max_abs, "max_rel": par.max_rel, "images": par.images}
+        par = parity(ref, runner, batches, decoded=not o.raw)
+        a.parity = par.as_dict()
         log(f"{Path(a.path).name}: {par.line()}")
         if a.precision == "fp32" and not par.ok(10 * FP32_REL_TOL):
             rep.errors.append(f"{Path(a.path).name}: outputs differ from PyTorch ({par.line()})")
