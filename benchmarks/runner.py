@@ -248,6 +248,9 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     o.threads = threads
     if o.device.startswith("cuda") and torch.cuda.is_available():
         torch.cuda.set_device(torch.device(o.device))
+        # every cell has one fixed input shape: let cuDNN time its algorithms during warm-up and keep
+        # the fastest, as TensorRT picks tactics at build (off, eager/TorchScript get its heuristics)
+        torch.backends.cudnn.benchmark = True
     if o.data is None:
         from edgeyolo.data import synthetic_data_yaml  # noqa: PLC0415
         data = synthetic_data_yaml()
@@ -307,7 +310,7 @@ def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, An
             "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
             "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
             "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
-            "command": o.command}
+            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command}
 
 
 def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict[str, Any], out: Path) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_gpu_matrix_runs_the_torch_cells_and_says_why_not_the_rest(tmp_path: Pat
 def test_gpu_command_dry_run_without_cuda(tmp_path: Path) -> None:
     run_gpu_main(["--imgsz", "320", "--formats", "pytorch,torchscript", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "bench.json").read_text())
-    assert res["settings"]["device"] == "cuda:0"
+    assert res["settings"]["device"] == "cuda:0" and res["settings"]["cudnn_benchmark"] is True
     cells = res["cells"]
     assert len(cells) == (1 + len(SEED_MODELS)) * 2 * 2
     assert {c["status"] for c in cells} == {"skipped"}
