@@ -40,6 +40,7 @@ from edgeyolo.models.checkpoint import load_model
 from edgeyolo.bench.artifacts import random_checkpoint
 
 MODELS = ["yolov4s-mbv3s", "yolov4-mbv3l", "yolov4-l"]
+SMALL_KERNEL_US = 20  # a kernel this short is mostly per-node cost (dispatch, threads), not arithmetic
 ROWS = (("pytorch_eager", "PyTorch eager FP32"), ("ort_fp32_trt10", "ORT FP32, TensorRT 10 graph"),
         ("ort_fp32", "ORT FP32, --target ort"), ("ort_int8", "ORT INT8 Q/DQ, --target ort"))
 
@@ -75,10 +76,12 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(fc.get_total_flops())
 
 
-def kernel_ms_by_op(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> dict[str, float]:
+def kernel_ms_by_op(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> tuple[dict[str, float], dict]:
     """Per-run time ONNX Runtime's profiler puts in each op type's kernels, after its graph
     optimizations (so fused ops appear as QLinearConv, FusedConv...), largest first: where the
-    time goes between the convs, whatever the wrapper does."""
+    time goes between the convs, whatever the wrapper does. Also the kernels run per inference and
+    how many of them take under SMALL_KERNEL_US (and their total ms): on a small model the per-node
+    cost, not the arithmetic, is much of the latency, and Q/DQ adds nodes."""
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.enable_profiling = threads, True
@@ -92,11 +95,17 @@ def kernel_ms_by_op(path: Path, x: np.ndarray, threads: int, runs: int = 10) -> 
         sess.run(None, {"images": x})
     events = json.loads(Path(sess.end_profiling()).read_text())
     by_op: dict[str, float] = {}
+    durs = []
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             op = e.get("args", {}).get("op_name", "?")
             by_op[op] = by_op.get(op, 0.0) + e["dur"]
-    return {op: round(us / (runs + 1) / 1000, 2) for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])}
+            durs.append(e["dur"])
+    n = runs + 1
+    small = [d for d in durs if d < SMALL_KERNEL_US]
+    nodes = {"per_run": round(len(durs) / n), "small_per_run": round(len(small) / n),
+             "small_ms": round(sum(small) / n / 1000, 2)}
+    return {op: round(us / n / 1000, 2) for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])}, nodes
 
 
 def export(ckpt: Path, a: argparse.Namespace, target: str, int8: str | None, calib: tuple[Path, int, str],
@@ -142,7 +151,7 @@ def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
         res[k] = stats
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)
     for k, precision in (("ort_fp32", "fp32"), ("ort_int8", "int8")):
-        ops = kernel_ms_by_op(cpu[precision], x, a.threads)
+        ops, res[k]["kernel_nodes"] = kernel_ms_by_op(cpu[precision], x, a.threads)
         ms = round(sum(v for op, v in ops.items() if "Conv" in op), 2)  # Conv, FusedConv, NchwcConv, QLinearConv
         res[k]["conv_kernel_ms"], res[k]["conv_gflop_per_s"] = ms, round(flops / 1e9 / (ms / 1000), 1)
         res[k]["kernel_ms_by_op"] = ops
@@ -200,14 +209,17 @@ def to_markdown(report: dict) -> str:
                          f"{mp if k == 'ort_int8' else ''} |")
     lines += ["", "Where ONNX Runtime's kernel time goes (profiler, per run, ms; ops under 3% of the total folded into "
               "'other'; profiling adds a little per op, so totals exceed p50):", "",
-              "| model | graph | total | by op type |", "|---|---|---|---|"]
+              f"| model | graph | total | kernels per run (under {SMALL_KERNEL_US} us: count, ms) | by op type |",
+              "|---|---|---|---|---|"]
     for r in report["results"]:
         for k, label in (("ort_fp32", "FP32"), ("ort_int8", "INT8")):
             ops = r[k].get("kernel_ms_by_op", {})
             total = sum(ops.values())
             big = [f"{op} {ms}" for op, ms in ops.items() if ms >= 0.03 * total]
             other = round(sum(ms for ms in ops.values() if ms < 0.03 * total), 2)
-            lines.append(f"| {r['model']} | {label} | {total:.2f} | {', '.join(big + [f'other {other}'])} |")
+            nd = r[k].get("kernel_nodes")
+            nodes = f"{nd['per_run']} ({nd['small_per_run']}, {nd['small_ms']})" if nd else ""
+            lines.append(f"| {r['model']} | {label} | {total:.2f} | {nodes} | {', '.join(big + [f'other {other}'])} |")
     lines += ["", "Targets (issue 5): ORT FP32 <= 0.6x PyTorch eager; ORT INT8 <= 0.6x ORT FP32 with an mAP drop <= 1.0.",
               "The TensorRT 10 graph row is the ONNX a Jetson gets (Mish as Softplus/Tanh/Mul): ONNX Runtime's scalar "
               "Softplus makes it slow on a CPU, which is why `--target ort` exists."]
