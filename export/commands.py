@@ -105,5 +105,5 @@ def _check_trt(weights: Path, kw: dict) -> None:
         return
     for p in problems:
         click.echo(p)
-    click.echo(f"edgeyolo: error: {len(problems)} problems for TensorRT {target}", err=True)
+    click.echo(f"edgeyolo: error: {len(problems)} problem{'s' if len(problems) != 1 else ''} for TensorRT {target}", err=True)
     sys.exit(1)
