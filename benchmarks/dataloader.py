@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
 from edgeyolo.models import build_model
 
@@ -112,8 +113,8 @@ def main() -> None:
     }
     out = args.out / args.device_name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dataloader.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "dataloader.md").write_text(markdown(result))
+    atomic_write_text(out / "dataloader.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "dataloader.md", markdown(result))
     print(f"wrote {out / 'dataloader.json'} and {out / 'dataloader.md'}")
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.export.deploy import DeployModel
 from edgeyolo.export.formats import FORMATS
 from edgeyolo.export.pipeline import ExportOptions, run_export
@@ -253,8 +254,8 @@ def main() -> None:
               "iters": a.iters, "calib_images": a.calib_images, "calib_method": a.calib_method,
               "measure": "model-only"}, "results": results}
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "export_latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    (a.out / "export_latency.md").write_text(to_markdown(report))
+    atomic_write_text(a.out / "export_latency.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(a.out / "export_latency.md", to_markdown(report))
     print(to_markdown(report))
 
 

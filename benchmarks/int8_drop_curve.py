@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgeyolo.atomic import atomic_path, atomic_write_text
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.formats import FORMATS
 from edgeyolo.export.images import calibration_batches
@@ -70,7 +71,7 @@ def main() -> None:
     report = {"weights": str(a.weights), "data": str(a.data), "target": a.target, "imgsz": a.imgsz,
               "calibration": f"{a.calib_method}, {a.calib_images} images", "fp32_map50_95": round(base, 3),
               "ranked_layers": len(ranking), "drop_by_k": curve}
-    (a.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(a.out / f"{stem}.json", json.dumps(report, indent=2) + "\n")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -82,7 +83,8 @@ def main() -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(a.out / f"{stem}.png", dpi=120)
+    with atomic_path(a.out / f"{stem}.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     print(f"wrote {a.out / stem}.json/.png")
 
 

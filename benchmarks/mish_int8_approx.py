@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.export.deploy import DeployModel
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.runtime import TorchRunner
@@ -66,7 +67,7 @@ def main() -> None:
            "fp32_map50_95": round(exact.map50_95 * 100, 2), "approx_map50_95": round(approx.map50_95 * 100, 2),
            "drop": round((exact.map50_95 - approx.map50_95) * 100, 2), "seconds": round(time.perf_counter() - t0, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "mish_int8_approx.json").write_text(json.dumps(res, indent=1) + "\n")
+    atomic_write_text(a.out / "mish_int8_approx.json", json.dumps(res, indent=1) + "\n")
     print(f"{n} Mish -> x*sigmoid({res['a']}x+{res['b']}) (max error {res['max_abs_error']}): mAP50-95 "
           f"{res['fp32_map50_95']} -> {res['approx_map50_95']} (drop {res['drop']} points, FP32, {res['images']} images)")
 

@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+from edgeyolo.atomic import atomic_path
+
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the non-dominated points of (latency, accuracy) pairs (lower latency and higher
@@ -93,7 +95,6 @@ def plot_pareto(cells: Sequence[dict], path: str | Path, title: str = "", x_key:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    return Path(path)

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgeyolo.atomic import atomic_path, atomic_write_text
+
 SCHEMA_VERSION = 1
 COLUMNS: tuple[str, ...] = (
     "model", "source", "format", "precision", "imgsz", "batch", "device", "status", "reason",
@@ -43,7 +45,7 @@ def validate_rows(rows: Sequence[dict[str, Any]], where: str = "bench rows") -> 
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(COLUMNS))
         w.writeheader()
         for r in rows:
@@ -56,8 +58,7 @@ def write_json(rows: Sequence[dict[str, Any]], device: dict[str, Any], settings:
     data = {"schema": SCHEMA_VERSION, "name": name,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "device": device, "settings": settings, "columns": list(COLUMNS), "cells": list(rows)}
-    path.write_text(json.dumps(data, indent=1) + "\n")
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

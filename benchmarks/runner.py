@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgeyolo.atomic import atomic_write_text
+
 from .artifacts import ExportSpec, cached_export, default_cache_dir, random_checkpoint
 from .device import Readers, device_name, device_record
 from .harness import measure, peak_rss_mb, reset_peak_rss, timer_for
@@ -320,6 +322,6 @@ def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict
     write_csv(rows, out / "bench.csv")
     write_json(rows, device, sett, out / "bench.json", out.name)
     md = markdown_report(rows, device, sett, f"edgeyolo bench: {device_name(device)}")
-    (out / "bench.md").write_text(md)
+    atomic_write_text(out / "bench.md", md)
     plot_pareto([r for r in rows if r["status"] == "ok"], out / "pareto.png", title=device_name(device))
     return {"dir": out, "rows": rows, "device": device, "settings": sett, "markdown": md}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.runtime.backends import load_backend
 from edgeyolo.runtime.detector import Detector
 from edgeyolo.ops.nms_numpy import non_max_suppression_numpy
@@ -115,7 +116,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.render:
         r = json.loads(Path(a.render).read_text())
-        Path(a.render).with_suffix(".md").write_text(markdown(r, r["machine"]))
+        atomic_write_text(Path(a.render).with_suffix(".md"), markdown(r, r["machine"]))
         return
     frame = tuple(int(v) for v in a.frame.lower().split("x"))
     r = run(a.imgsz, a.iters, a.warmup, a.threads, frame)
@@ -123,8 +124,8 @@ def main() -> None:
     r["machine"] = machine
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "runtime_overhead.json").write_text(json.dumps(r, indent=2) + "\n")
-    (out / "runtime_overhead.md").write_text(markdown(r, machine))
+    atomic_write_text(out / "runtime_overhead.json", json.dumps(r, indent=2) + "\n")
+    atomic_write_text(out / "runtime_overhead.md", markdown(r, machine))
     print(markdown(r, machine))
 
 

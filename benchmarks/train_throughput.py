@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
 from edgeyolo.models import SEED_MODELS, build_model
 from edgeyolo.train.ema import ModelEMA
@@ -86,7 +87,7 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_throughput.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(out / "train_throughput.json", json.dumps(record, indent=2))
     lines = ["# Training throughput, CPU", "",
              f"{record['cpus']} CPUs, torch {record['torch']} ({record['threads']} threads), {record['date']}; "
              f"load average at the end {tuple(round(x, 2) for x in record['loadavg_end'])}. AdamW, EMA, "
@@ -98,7 +99,7 @@ def main() -> None:
         lines.append(f"| {r['model']} | {r['imgsz']} | {r['batch']} | {r['images_per_s']:.1f} | {r['step_s']:.2f} | "
                      f"{r['epoch_s']:.0f} | {s['data']:.0%} | {s['forward']:.0%} | {s['backward']:.0%} | "
                      f"{s['optimizer']:.0%} |")
-    (out / "train_throughput.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "train_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -12,6 +12,8 @@ import onnx
 import torch
 from torch import nn
 
+from edgeyolo.atomic import atomic_path
+
 INPUT_NAME = "images"
 OUTPUT_NAME = "output"
 
@@ -32,16 +34,17 @@ def export_onnx(model: nn.Module, path: str | Path, imgsz: int, batch: int = 1, 
     x = torch.zeros(batch, 3, imgsz, imgsz)
     outs = output_names(model, x)
     dyn = {INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outs}} if dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
-    proto = onnx.load(str(path))
-    if simplify:
-        proto = simplify_model(proto)
-    set_metadata(proto, metadata or {})
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    with atomic_path(path) as tmp:  # an interrupted export leaves no half-written model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values
+            torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=outs, dynamic_axes=dyn, do_constant_folding=True)
+        proto = onnx.load(str(tmp))
+        if simplify:
+            proto = simplify_model(proto)
+        set_metadata(proto, metadata or {})
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
     return path
 
 

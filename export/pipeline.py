@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from edgeyolo import __version__
+from edgeyolo.atomic import atomic_path
 
 from .deploy import DeployModel, prepare_model
 from .formats import Format
@@ -139,7 +140,8 @@ def _add_nms(src: Path, dst: Path, nc: int, efficient: bool) -> Path:
     from .onnx_nms import add_efficient_nms, add_onnx_nms
     proto = onnx.load(str(src))
     proto = add_efficient_nms(proto, nc) if efficient else add_onnx_nms(proto, nc)
-    onnx.save(proto, str(dst))
+    with atomic_path(dst) as tmp:
+        onnx.save(proto, str(tmp))
     return dst
 
 

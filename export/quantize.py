@@ -31,6 +31,8 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
+from edgeyolo.atomic import atomic_path
+
 from .images import batches_digest
 from .targets import ONNXRUNTIME, TENSORRT
 
@@ -117,18 +119,19 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
     decode = decode_nodes(fp32)
     exclude = list(exclude) + decode + ([] if trt else _unfoldable_clips(fp32))
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's per-tensor chatter
-    with contextlib.redirect_stdout(io.StringIO()):  # and its calibrators' print() per chunk and per tensor
-        quantize_static(str(fp32_onnx), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS],
-                        calibrate_method=_ort_method(method),
-                        nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
-                        extra_options=extra, calibration_cache_path=str(cache) if cache else None)
-    if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
-        proto, decode_set = onnx.load(str(out)), set(decode)
-        heads = {i for n in fp32.graph.node if n.name in decode_set for i in n.input}
-        _unround(proto, [n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in heads])
-        onnx.save(_drop_dead(proto), str(out))
+    with atomic_path(out) as tmp:  # a crash leaves no half-written model
+        with contextlib.redirect_stdout(io.StringIO()):  # and its calibrators' print() per chunk and per tensor
+            quantize_static(str(fp32_onnx), str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8 if trt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS],
+                            calibrate_method=_ort_method(method),
+                            nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
+                            extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+        if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
+            proto, decode_set = onnx.load(str(tmp)), set(decode)
+            heads = {i for n in fp32.graph.node if n.name in decode_set for i in n.input}
+            _unround(proto, [n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in heads])
+            onnx.save(_drop_dead(proto), str(tmp))
     return Path(out)
 
 

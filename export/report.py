@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeyolo.atomic import atomic_write_text
+
 
 @dataclass
 class Artifact:
@@ -49,6 +51,4 @@ class ExportReport:
     def write(self, path: str | Path) -> Path:
         data = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **asdict(self),
                 "failed": self.failed}
-        path = Path(path)
-        path.write_text(json.dumps(data, indent=2) + "\n")
-        return path
+        return atomic_write_text(path, json.dumps(data, indent=2) + "\n")

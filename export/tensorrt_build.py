@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeyolo.atomic import atomic_path, atomic_write_bytes
+
 
 @dataclass
 class EngineOptions:
@@ -78,8 +80,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, o: EngineOption
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise ValueError(f"TensorRT {trt.__version__} failed to build {onnx_path} (see the TensorRT log above)")
-    Path(engine_path).write_bytes(bytes(plan))
-    tc_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    atomic_write_bytes(engine_path, bytes(plan))
+    atomic_write_bytes(tc_path, bytes(config.get_timing_cache().serialize()))
     precision = "int8" if o.int8 else "fp16" if o.fp16 else "fp32"
     opts = {k: v for k, v in asdict(o).items() if k != "metadata"}
     write_sidecar(engine_path, current_environment(), precision, o.metadata, opts)
@@ -100,5 +102,6 @@ def export_torch_tensorrt(model, path: str | Path, imgsz: int, batch: int, fp16:
     trt_mod = torch_tensorrt.compile(ts, ir="ts", inputs=[torch_tensorrt.Input((batch, 3, imgsz, imgsz))],
                                      enabled_precisions=precisions, workspace_size=int(workspace_gib * 2**30))
     from .torchscript_export import METADATA_FILE
-    torch.jit.save(trt_mod, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
+    with atomic_path(path) as tmp:
+        torch.jit.save(trt_mod, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
     return Path(path)

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeyolo.atomic import atomic_path
+
 METADATA_FILE = "config.json"
 
 
@@ -25,7 +27,8 @@ def export_torchscript(model: nn.Module, path: str | Path, imgsz: int, batch: in
         warnings.simplefilter("ignore")  # TracerWarning on shape-derived Python ints (grids)
         ts = torch.jit.trace(model, x, strict=False)
         ts = torch.jit.freeze(ts)
-    ts.save(str(path), _extra_files={METADATA_FILE: json.dumps(metadata or {})})
+    with atomic_path(path) as tmp:
+        ts.save(str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata or {})})
     return path
 
 

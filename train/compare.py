@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edgeyolo.atomic import atomic_path, atomic_write_text
 from edgeyolo.models import build_model
 from edgeyolo.models.summary import count_params, part_stats
 
-from .runs import atomic_write_text, read_results
+from .runs import read_results
 
 PANELS = [("train/box_loss", "val/box_loss"), ("train/obj_loss", "val/obj_loss"), ("train/cls_loss", "val/cls_loss"),
           ("metrics/mAP50",), ("metrics/mAP50-95",), ("metrics/precision",), ("metrics/recall",), ("lr/pg1",)]
@@ -46,7 +47,8 @@ def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> t
         ax.set_xlabel("epoch")
     axes[0].legend(fontsize=7)
     png = out / "compare.png"
-    fig.savefig(png, dpi=120)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=120)
 
     lines = ["| run | model | params | GFLOPs@%d | epochs | final mAP50 | final mAP50-95 | best mAP50 | best mAP50-95 |"
              % imgsz, "|---|---|---|---|---|---|---|---|---|"]

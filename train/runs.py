@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
+
+from edgeyolo.atomic import atomic_write_text
 
 RESULTS_COLUMNS = ["epoch", "time", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
                    "metrics/recall", "metrics/mAP50", "metrics/mAP50-95", "val/box_loss", "val/obj_loss",
@@ -26,15 +26,6 @@ def increment_path(path: str | Path, exist_ok: bool = False) -> Path:
     while Path(f"{path}{n}").exists():
         n += 1
     return Path(f"{path}{n}")
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_yaml(path: str | Path, data: dict[str, Any]) -> None:

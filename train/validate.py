@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from edgeyolo.atomic import atomic_write_text
 from edgeyolo.ops.boxes import scale_boxes, xywh2xyxy
 from edgeyolo.ops.confusion import ConfusionMatrix
 from edgeyolo.ops.metrics import DetectionEvaluator, DetectionMetrics
 from edgeyolo.ops.nms import non_max_suppression
 
 from .loss import YOLOLoss
-from .runs import atomic_write_text
 
 
 @dataclass

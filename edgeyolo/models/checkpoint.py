@@ -8,14 +8,13 @@ reads it)::
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgeyolo.atomic import atomic_path
 from .builder import build_model
 from .yolo import YOLO
 
@@ -24,16 +23,8 @@ FORMAT, VERSION = "edgeyolo", 1
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """Write with torch.save to a temp file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_checkpoint(model: YOLO, names: list[str], meta: dict[str, Any] | None = None,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from edgeyolo.atomic import atomic_path
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -36,10 +38,9 @@ def _figure(w: float, h: float, nrows: int = 1, ncols: int = 1) -> tuple["Figure
 
 
 def _save(fig: "Figure", path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150)
+    return Path(path)
 
 
 def _names(names: Sequence[str] | None, nc: int) -> list[str]:

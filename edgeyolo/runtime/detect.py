@@ -3,12 +3,13 @@ optionally written as YOLO txt or JSON. Shared by ``edgeyolo detect`` and ``edge
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
 import numpy as np
+
+from edgeyolo.atomic import atomic_write_text
 
 from .detector import Detector
 from .draw import draw, yolo_lines
@@ -56,12 +57,6 @@ def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray, float]]:
                              f"videos {', '.join(VIDEO_SUFFIXES)})")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, save_img: bool = True,
                   save_txt: bool = False, save_json: bool = False, line_width: int | None = None,
                   log: Callable[[str], None] = print) -> dict:
@@ -89,7 +84,7 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
                                                         (im.shape[1], im.shape[0]))
                     writers[name].write(vis)
             if save_txt:
-                _atomic_write(save / "labels" / f"{stem}.txt", "".join(s + "\n" for s in yolo_lines(dets, im.shape[:2])))
+                atomic_write_text(save / "labels" / f"{stem}.txt", "".join(s + "\n" for s in yolo_lines(dets, im.shape[:2])))
             if save_json:
                 records += [{"image": stem, "frame": idx if idx >= 0 else None, "class": int(c),
                              "name": names[int(c)] if int(c) < len(names) else str(int(c)),
@@ -99,7 +94,7 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
         for wr in writers.values():
             wr.release()
     if save_json:
-        _atomic_write(save / "detections.json", json.dumps(records, indent=1) + "\n")
+        atomic_write_text(save / "detections.json", json.dumps(records, indent=1) + "\n")
     seen = ", ".join(x for x in (f"{n_img} image(s)" if n_img else "", f"{n_frames} video frame(s)" if n_frames else "") if x)
     log(f"detect: {seen}, {n_det} detection(s), saved to {save}")
     return {"images": n_img + n_frames, "frames": n_frames, "detections": n_det, "save_dir": save, "records": records}

@@ -9,9 +9,10 @@ one installed (the machine that builds engines).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from edgeyolo.atomic import atomic_write_text
 
 SIDECAR_SUFFIX = ".json"
 
@@ -59,11 +60,7 @@ def write_sidecar(engine: str | Path, env: dict[str, Any], precision: str, metad
     data = {"engine": Path(engine).name, **env, "precision": precision,
             **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model")
                if k in metadata}, "build": build_options}
-    path = sidecar_path(engine)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(sidecar_path(engine), json.dumps(data, indent=2) + "\n")
 
 
 def read_sidecar(engine: str | Path) -> dict[str, Any]:
