@@ -38,7 +38,7 @@ from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
 @click.option("--name", default="exp", show_default=True, help="run name under runs/bench/")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="output folder (overrides --name)")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A.json B.json: print two bench runs side by side and exit")
+              help="A.json B.json: print two bench runs side by side (and write OUT/compare.md with --out) and exit")
 def bench(weights, models, formats, precisions, imgsz, batch, device, data, warmup, iters, end2end, threads, nc,
           measure_map, map_images, calib_images, calib_method, int8_mode, cache_dir, name, out, compare) -> None:
     """Latency, throughput, memory, size and mAP per (model, format, precision, size); a table,
@@ -46,7 +46,11 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
     if compare:
         from .results import compare_table, read_json  # noqa: PLC0415
         a, b = (read_json(p) for p in compare)
-        click.echo(compare_table(a, b, str(compare[0]), str(compare[1])))
+        table = compare_table(a, b, str(compare[0]), str(compare[1]))
+        click.echo(table)
+        if out is not None:
+            from edgeyolo.atomic import atomic_write_text  # noqa: PLC0415
+            click.echo(f"written: {atomic_write_text(Path(out) / 'compare.md', table)}")
         return
     from .runner import BenchOptions, run_bench  # noqa: PLC0415
     if map_images is not None and map_images < 1:

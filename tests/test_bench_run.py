@@ -77,6 +77,8 @@ def test_cli_errors_and_compare(tmp_path, capsys):
     write_json([{**row, "p50_ms": 20.0}], {**dev, "cpu": "Y"}, {}, tmp_path / "b.json")
     main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
     assert "| m | onnx | fp32 | 320 | 1 | 10.00 | 20.00 | 2.00x |" in capsys.readouterr().out
+    main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "cmp")])
+    assert "| m | onnx | fp32 | 320 | 1 | 10.00 | 20.00 | 2.00x |" in (tmp_path / "cmp" / "compare.md").read_text()
 
 
 def test_int8_auto_cells(tmp_path, tiny_data, ckpt):
