@@ -3,8 +3,9 @@ settings (conf 0.001, NMS IoU 0.65, every image of the split), COCO-style mAP fr
 ``edgeyolo.ops.metrics``. Independent of ``edgeyolo.train`` by design (export never imports it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ class MapResult:
     map50_95: float  # fraction (0..1)
     map50: float
     images: int
+    evaluator: Any = field(default=None, repr=False)  # the per-image matches, for a paired bootstrap of a drop
 
     def as_dict(self) -> dict:
         return {"mAP50-95": round(self.map50_95 * 100, 3), "mAP50": round(self.map50 * 100, 3), "images": self.images}
@@ -52,4 +54,4 @@ def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: s
         det = non_max_suppression(torch.from_numpy(pred), CONF_THRES, IOU_THRES)[0].numpy()
         ev.update(det, labels_to_xyxy(labels.numpy(), img.shape[2], img.shape[1]))
     m = ev.compute()
-    return MapResult(float(np.nan_to_num(m.map)), float(np.nan_to_num(m.map50)), n)
+    return MapResult(float(np.nan_to_num(m.map)), float(np.nan_to_num(m.map50)), n, ev)

@@ -46,6 +46,9 @@ def test_export_verifies_and_reports(weights: Path, data: Path, tmp_path: Path, 
     for name in ("s.onnx", "s.torchscript"):
         assert arts[name]["parity"]["max_rel"] < 1e-4 and arts[name]["size_mb"] > 1
         assert arts[name]["map"]["drop"] == pytest.approx(0.0, abs=0.05)
+        lo, hi = arts[name]["map"]["drop_ci95"]  # the paired bootstrap's interval holds the point estimate
+        assert lo <= arts[name]["map"]["drop"] <= hi and hi - lo < 1.0
+        assert arts[name]["parity"]["det_reference"] >= 0
 
 
 def test_map_gate_fails_but_keeps_artifacts(weights: Path, data: Path, tmp_path: Path, capsys) -> None:

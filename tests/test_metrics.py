@@ -8,7 +8,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from edgeyolo.ops.confusion import ConfusionMatrix
-from edgeyolo.ops.metrics import DetectionEvaluator, evaluate_detections
+from edgeyolo.ops.metrics import DetectionEvaluator, evaluate_detections, paired_bootstrap
 
 
 def _random_case(seed: int, n_img: int = 8, nc: int = 5, ties: bool = False):
@@ -191,3 +191,36 @@ def test_plots_write_pngs(tmp_path):
     csv_path.write_text("epoch,time\n0,1\n")
     with pytest.raises(ValueError, match="missing column"):
         plots.plot_results(csv_path)
+
+
+def _evaluator(dets, gts, nc) -> DetectionEvaluator:
+    ev = DetectionEvaluator(nc)
+    for d, g in zip(dets, gts):
+        ev.update(d, g)
+    return ev
+
+
+def test_resample_of_every_image_is_compute_and_repeats_count_twice():
+    dets, gts, nc = _random_case(3, n_img=12)
+    ev = _evaluator(dets, gts, nc)
+    full = ev.compute()
+    again = ev.resample(np.arange(12))
+    assert again.map == full.map and again.map50 == full.map50 and again.nt.tolist() == full.nt.tolist()
+    twice = _evaluator(dets + dets[:3], gts + gts[:3], nc).compute()  # images 0-2 listed again
+    assert ev.resample(np.r_[np.arange(12), 0, 1, 2]).map == pytest.approx(twice.map, abs=1e-12)
+
+
+def test_paired_bootstrap_interval():
+    dets, gts, nc = _random_case(5, n_img=40)
+    ev = _evaluator(dets, gts, nc)
+    assert paired_bootstrap(ev, ev, n=50) == (0.0, 0.0)  # a model against itself: no drop in any draw
+    # a worse model: every other image loses its detections
+    worse = _evaluator([d if i % 2 else d[:0] for i, d in enumerate(dets)], gts, nc)
+    drop = ev.compute().map - worse.compute().map
+    lo, hi = paired_bootstrap(ev, worse, n=200)
+    assert 0 < lo < drop < hi
+    lo_few, hi_few = paired_bootstrap(_evaluator(dets[:10], gts[:10], nc),
+                                      _evaluator([d if i % 2 else d[:0] for i, d in enumerate(dets[:10])], gts[:10], nc))
+    assert hi_few - lo_few > hi - lo  # fewer images, wider interval
+    with pytest.raises(ValueError, match="same, non-empty image list, got 40 and 10"):
+        paired_bootstrap(ev, _evaluator(dets[:10], gts[:10], nc))
