@@ -18,7 +18,8 @@ from .runtime import Runner
 FP32_REL_TOL = 1e-4
 
 
-DET_CONF, DET_IOU = 0.25, 0.5  # detections compared: deploy confidence (detect's default), match at IoU 0.5
+# detections compared: detect's defaults (conf 0.25, NMS IoU 0.45), matched at IoU 0.5
+DET_CONF, DET_NMS_IOU, DET_IOU = 0.25, 0.45, 0.5
 
 
 @dataclass
@@ -68,8 +69,8 @@ def matched_detections(ref: np.ndarray, out: np.ndarray, conf: float = DET_CONF,
     from torchvision.ops import box_iou  # noqa: PLC0415
 
     from edgeyolo.ops.nms import non_max_suppression  # noqa: PLC0415
-    dets_r = non_max_suppression(torch.from_numpy(np.ascontiguousarray(ref, np.float32)), conf, 0.45, multi_label=False)
-    dets_o = non_max_suppression(torch.from_numpy(np.ascontiguousarray(out, np.float32)), conf, 0.45, multi_label=False)
+    dets_r = non_max_suppression(torch.from_numpy(np.ascontiguousarray(ref, np.float32)), conf, DET_NMS_IOU, multi_label=False)
+    dets_o = non_max_suppression(torch.from_numpy(np.ascontiguousarray(out, np.float32)), conf, DET_NMS_IOU, multi_label=False)
     matched = total = 0
     for r, o in zip(dets_r, dets_o):
         total += len(r)
