@@ -19,7 +19,7 @@ from typing import Callable
 
 from edgeyolo.models import SEED_MODELS
 
-from .matrix import Cell, Machine, Source, build_matrix
+from .matrix import BENCH_FORMATS, Cell, Machine, Source, build_matrix, parse_list, parse_sizes
 from .runner import BenchOptions, run_bench
 
 INT8_MODELS = ("yolov4s-mbv3s", "yolov4-mbv3s")
@@ -61,8 +61,11 @@ def committed_main(argv: list[str] | None, doc: str, cells_for: CellsFor, module
     a = ap.parse_args(argv)
     if a.trained is not None and not a.trained.is_file():
         raise SystemExit(f"--trained {a.trained}: file not found")
-    o = BenchOptions(formats=[f.strip() for f in a.formats.split(",") if f.strip()],
-                     sizes=[int(s) for s in str(a.imgsz).split(",") if s.strip()], device=a.device,
+    try:  # the bench CLI's own parsing and its one-line errors
+        formats, sizes = parse_list(a.formats, "--formats", BENCH_FORMATS), parse_sizes(a.imgsz)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    o = BenchOptions(formats=formats, sizes=sizes, device=a.device,
                      warmup=a.warmup, iters=a.iters, threads=a.threads, calib_images=a.calib_images,
                      calib_method=a.calib_method, int8_mode=a.int8, end2end=a.end2end, out=a.out,
                      command=f"python -m {module} " + " ".join(sys.argv[1:] if argv is None else argv))

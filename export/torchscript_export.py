@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from edgeyolo.atomic import atomic_path
+from edgeyolo.runtime.backends import read_torchscript
+from edgeyolo.runtime.info import TORCHSCRIPT_METADATA
 
-METADATA_FILE = "config.json"
+METADATA_FILE = TORCHSCRIPT_METADATA  # the extra file the runtime reads the metadata from
 
 
 def export_torchscript(model: nn.Module, path: str | Path, imgsz: int, batch: int = 1,
@@ -33,10 +35,5 @@ def export_torchscript(model: nn.Module, path: str | Path, imgsz: int, batch: in
 
 
 def load_torchscript(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
-    """The module and the metadata written beside it."""
-    extra = {METADATA_FILE: ""}
-    with warnings.catch_warnings():  # recent torch warns on every load that TorchScript is deprecated: noise for a deploy format we keep
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-    meta = json.loads(extra[METADATA_FILE]) if extra[METADATA_FILE] else {}
-    return module.eval(), meta
+    """The module and the metadata written beside it (the runtime's reader: one place knows the format)."""
+    return read_torchscript(path, device)

@@ -73,7 +73,7 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
     dev = _select_device(device, -1)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA device")
-    artifact = Path(weights).suffix.lower() in ARTIFACT_SUFFIXES or weights.endswith(".trt.ts")
+    artifact = Path(weights).name.lower().endswith(ARTIFACT_SUFFIXES)
     if artifact:
         backend, names, imgsz, batch = _artifact_for_val(weights, str(dev), imgsz, batch, half)
         rect = False  # a fixed input shape: every image letterboxed to the square size it was exported at

@@ -83,6 +83,16 @@ class TorchModuleBackend:
         return [v.float().cpu().numpy() for v in ys]
 
 
+def read_torchscript(path: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """A TorchScript export (eval mode) on ``device`` and the metadata in its extra file. Needs torch."""
+    import torch  # noqa: PLC0415
+    files = {TORCHSCRIPT_METADATA: ""}
+    with warnings.catch_warnings():  # recent torch warns on every load that TorchScript is deprecated: noise for a deploy format we keep
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+        module = torch.jit.load(str(path), map_location=device, _extra_files=files)
+    return module.eval(), (json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {})
+
+
 class TorchScriptBackend(TorchModuleBackend):
     """A TorchScript export, when torch is installed (the runtime never requires it)."""
 
@@ -92,11 +102,7 @@ class TorchScriptBackend(TorchModuleBackend):
         except ImportError:
             raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
                              "deploy the .onnx or .engine export instead") from None
-        files = {TORCHSCRIPT_METADATA: ""}
-        with warnings.catch_warnings():  # recent torch warns on every load that TorchScript is deprecated: noise for a deploy format we keep
-            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
-            module = torch.jit.load(str(path), map_location=device, _extra_files=files)
-        meta = json.loads(files[TORCHSCRIPT_METADATA]) if files[TORCHSCRIPT_METADATA] else {}
+        module, meta = read_torchscript(path, device)
         super().__init__(module, device, half=bool(meta.get("half", False)))
         self.output_names = ["output"]
         rank = 3 if meta.get("decode", True) else 5
