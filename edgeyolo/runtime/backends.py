@@ -98,7 +98,7 @@ class TorchScriptBackend(TorchModuleBackend):
 
     def __init__(self, path: str | Path, device: str = "cpu"):
         try:
-            import torch  # noqa: PLC0415
+            import torch  # noqa: F401, PLC0415  (only to say clearly that it is missing)
         except ImportError:
             raise ValueError(f"{path}: TorchScript needs PyTorch, which is not installed; "
                              "deploy the .onnx or .engine export instead") from None
