@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from edgeyolo.atomic import atomic_path
 
@@ -33,8 +33,8 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def plot_pareto(cells: Sequence[dict], path: str | Path, title: str = "", x_key: str = "p50_ms",
                 y_key: str = "map50_95") -> Path | None:
-    """Scatter of ``y_key`` (mAP, percent) against ``x_key`` (latency, ms), each point labelled
-    ``model format precision imgsz``, the front drawn as a step line. Cells without mAP (random
+    """Scatter of ``y_key`` (mAP, percent) against ``x_key`` (latency, ms), the front drawn as a step
+    line (see :func:`_draw_scored` for colours, markers and labels). Cells without mAP (random
     weights) go on a separate latency-only strip below, sharing the latency axis, so they are never
     read as mAP 0. Returns None when no cell has a latency."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - Agg: no display, no pyplot state
@@ -54,34 +54,18 @@ def plot_pareto(cells: Sequence[dict], path: str | Path, title: str = "", x_key:
         ax, strip = fig.add_subplot(1, 1, 1), None
     else:
         ax, strip = None, fig.add_subplot(1, 1, 1)
-    lab = lambda c: f"{c.get('model')} {c.get('format')} {c.get('precision')} {c.get('imgsz')}"  # noqa: E731
     if ax is not None:
-        pts = [(float(c[x_key]), float(c[y_key])) for c in scored]
-        front = pareto_front(pts)
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="tab:blue", s=28, zorder=3, label="cell")
-        fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
-        ax.step(fx, fy, where="post", color="tab:red", lw=1.5, zorder=2, label="Pareto front")
-        ax.scatter(fx, fy, facecolors="none", edgecolors="tab:red", s=90, zorder=4)
-        # labels staggered vertically (in order of latency) so cells of equal mAP stay readable
-        for i, (c, (x, y)) in enumerate(sorted(zip(scored, pts), key=lambda t: t[1])):
-            ax.annotate(lab(c), (x, y), fontsize=7, rotation=20, xytext=(4, 3 + 10 * (i % 3)), textcoords="offset points")
-        lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
-        pad = max(0.5, 0.15 * (hi - lo))
-        ax.set_ylim(lo - pad, hi + 2.5 * pad)  # room above for the labels
-        ax.set_ylabel("mAP@0.5:0.95 (%)")
-        ax.legend(loc="lower right", fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
+        _draw_scored(ax, scored, x_key, y_key)
     if strip is not None:
         # a dot plot: one row per model, one marker per format/precision (labels per point would
         # overlap: random-weights matrices are wide)
         models = sorted({str(c.get("model")) for c in unscored},
                         key=lambda m: min(float(c[x_key]) for c in unscored if str(c.get("model")) == m))
         kinds = sorted({(str(c.get("format")), str(c.get("precision"))) for c in unscored})
-        markers = "o^sDvP*Xh<>"
         for k, (fmt, prec) in enumerate(kinds):
             sel = [c for c in unscored if (str(c.get("format")), str(c.get("precision"))) == (fmt, prec)]
             strip.scatter([float(c[x_key]) for c in sel], [models.index(str(c.get("model"))) for c in sel],
-                          marker=markers[k % len(markers)], s=30, zorder=3, label=f"{fmt} {prec}")
+                          marker=MARKERS[k % len(MARKERS)], s=30, zorder=3, label=f"{fmt} {prec}")
         strip.set_yticks(range(len(models)))
         strip.set_yticklabels(models, fontsize=7)
         strip.set_ylim(-0.7, len(models) - 0.3)
@@ -98,3 +82,52 @@ def plot_pareto(cells: Sequence[dict], path: str | Path, title: str = "", x_key:
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
     return Path(path)
+
+
+MARKERS = "o^sDvP*Xh<>"
+LABEL_ALL_UP_TO = 8  # more labelled points than this overlap; then only the front is labelled
+
+
+def _label(c: dict) -> str:
+    return f"{c.get('model')} {c.get('format')} {c.get('precision')} {c.get('imgsz')}"
+
+
+def _draw_scored(ax: Any, scored: Sequence[dict], x_key: str, y_key: str) -> list[str]:
+    """The accuracy panel: one colour per model (fastest first), one marker per format/precision,
+    the front as a red step line with its points circled. Every point is labelled up to
+    ``LABEL_ALL_UP_TO`` cells; beyond that (a study of several trained backbones) only the front is,
+    and the legend names the rest. Returns the labels drawn, in latency order."""
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    pts = [(float(c[x_key]), float(c[y_key])) for c in scored]
+    front = pareto_front(pts)
+    fastest: dict[str, float] = {}
+    for c, (x, _) in zip(scored, pts):
+        fastest[str(c.get("model"))] = min(x, fastest.get(str(c.get("model")), x))
+    models = sorted(fastest, key=fastest.__getitem__)
+    kinds = list(dict.fromkeys((str(c.get("format")), str(c.get("precision"))) for c in scored))
+    color = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    marker = {k: MARKERS[i % len(MARKERS)] for i, k in enumerate(kinds)}
+    for c, (x, y) in zip(scored, pts):
+        ax.scatter([x], [y], color=color[str(c.get("model"))], s=36, zorder=3,
+                   marker=marker[(str(c.get("format")), str(c.get("precision")))])
+    fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+    ax.step(fx, fy, where="post", color="tab:red", lw=1.5, zorder=2)
+    ax.scatter(fx, fy, facecolors="none", edgecolors="tab:red", s=110, zorder=4)
+    labelled = range(len(scored)) if len(scored) <= LABEL_ALL_UP_TO else front
+    drawn = []
+    # labels staggered vertically (in order of latency) so cells of equal mAP stay readable
+    for j, i in enumerate(sorted(labelled, key=lambda i: pts[i])):
+        drawn.append(_label(scored[i]))
+        ax.annotate(drawn[-1], pts[i], fontsize=7, rotation=20, xytext=(4, 3 + 10 * (j % 3)), textcoords="offset points")
+    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+    pad = max(0.5, 0.15 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + 2.5 * pad)  # room above for the labels
+    ax.set_ylabel("mAP@0.5:0.95 (%)")
+    handles = [Line2D([], [], color="tab:red", lw=1.5, label="Pareto front" + (" (labelled)" if len(labelled) < len(scored) else ""))]
+    if len(models) > 1:
+        handles += [Line2D([], [], ls="", marker="o", color=color[m], label=m) for m in models]
+    handles += [Line2D([], [], ls="", marker=marker[k], color="0.4", label=" ".join(k)) for k in kinds]
+    ax.legend(handles=handles, loc="lower right", fontsize=7, ncol=2 if len(handles) > 6 else 1)
+    ax.grid(True, which="both", alpha=0.3)
+    return drawn

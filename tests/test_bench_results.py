@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from edgeyolo.bench.pareto import pareto_front, plot_pareto
+from edgeyolo.bench.pareto import LABEL_ALL_UP_TO, _draw_scored, pareto_front, plot_pareto
 from edgeyolo.bench.results import (COLUMNS, compare_table, empty_row, markdown_table, read_json, validate_rows,
                                     write_csv, write_json)
 from edgeyolo.bench.runner import write_outputs
@@ -106,3 +106,25 @@ def test_outputs_and_plot(tmp_path):
     assert "# edgeyolo bench: Test CPU (2 threads)" in res["markdown"]
     assert json.loads((tmp_path / "run" / "bench.json").read_text())["name"] == "run"
     assert plot_pareto([], tmp_path / "none.png") is None
+
+
+def _cell(model: str, fmt: str, prec: str, ms: float, m: float) -> dict:
+    return {"model": model, "format": fmt, "precision": prec, "imgsz": 160, "p50_ms": ms, "map50_95": m}
+
+
+def test_pareto_labels_every_point_of_a_small_matrix_and_only_the_front_of_a_study():
+    from matplotlib.figure import Figure
+    few = [_cell("a", "onnx", "fp32", 10, 50), _cell("a", "onnx", "int8", 8, 49), _cell("a", "pytorch", "fp32", 30, 50)]
+    ax = Figure().add_subplot(1, 1, 1)
+    assert _draw_scored(ax, few, "p50_ms", "map50_95") == ["a onnx int8 160", "a onnx fp32 160", "a pytorch fp32 160"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["Pareto front", "onnx fp32", "onnx int8", "pytorch fp32"]  # one model: no colour legend
+
+    study = [_cell(f"m{i}", f, "fp32", 10.0 * (i + 1) + (f == "pytorch") * 30, 40.0 + 3 * i - (i == 2) * 10)
+             for i in range(5) for f in ("onnx", "pytorch")]
+    assert len(study) > LABEL_ALL_UP_TO
+    ax = Figure().add_subplot(1, 1, 1)
+    drawn = _draw_scored(ax, study, "p50_ms", "map50_95")
+    assert drawn == ["m0 onnx fp32 160", "m1 onnx fp32 160", "m3 onnx fp32 160", "m4 onnx fp32 160"]  # m2 dominated
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == "Pareto front (labelled)" and legend[1:6] == ["m0", "m1", "m2", "m3", "m4"]
