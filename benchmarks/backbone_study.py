@@ -34,8 +34,9 @@ STUDY_MODELS = ("yolov4s-cspdarknet", "yolov4s-mbv2", "yolov4s-mbv3s", "yolov4s-
 
 
 def run_state(run_dir: Path, epochs: int, imgsz: int) -> str:
-    """"new" (no last.pt), "partial" (resumable) or "done" for a study run folder. A run trained with
-    other settings is refused: reusing it would compare backbones under different protocols."""
+    """"new" (no last.pt), "partial" (resumable) or "done" (all epochs, or stopped early) for a study
+    run folder. A run trained with other settings is refused: reusing it would compare backbones
+    under different protocols."""
     last = run_dir / "weights" / "last.pt"
     if not last.is_file():
         return "new"
@@ -44,7 +45,8 @@ def run_state(run_dir: Path, epochs: int, imgsz: int) -> str:
     if (args.get("epochs"), args.get("imgsz")) != (epochs, imgsz):
         raise ValueError(f"{run_dir}: trained with --epochs {args.get('epochs')} --imgsz {args.get('imgsz')}, "
                          f"the study asks for {epochs} / {imgsz}; remove it or pass another --runs")
-    return "done" if int(state.get("epoch", -1)) + 1 >= epochs else "partial"
+    finished = int(state.get("epoch", -1)) + 1 >= epochs or state.get("stopped_early", False)
+    return "done" if finished else "partial"
 
 
 def train_command(model: str, run_dir: Path, state: str, epochs: int, imgsz: int, data: str | None,

@@ -77,6 +77,18 @@ def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
     assert (resumed / "results.csv").read_text().count("\n") == 4  # header + 3 epochs, no duplicates
 
 
+def test_early_stop_is_saved_and_not_resumed(tiny_data, tmp_path, monkeypatch):
+    from edgeyolo.bench.backbone_study import run_state
+    from edgeyolo.train.validate import ValResult
+    monkeypatch.setattr(ValResult, "fitness", property(lambda self: 0.5))  # never improves after the first
+    run = Trainer(_cfg(tmp_path, tiny_data, epochs=5, patience=1, name="flat")).fit()
+    state = read_checkpoint(run / "weights" / "last.pt")["train_state"]
+    assert (state["epoch"], state["stale"], state["stopped_early"]) == (1, 1, True)
+    with pytest.raises(ValueError, match="flat/weights/last.pt: this run stopped early after epoch 2"):
+        Trainer.resume(run)
+    assert run_state(run, 5, 96) == "done"  # the backbone study does not retrain it either
+
+
 def test_resume_errors(tiny_data, tmp_path, overfit_run):
     with pytest.raises(ValueError, match="has no training state"):
         Trainer.resume(overfit_run / "weights" / "best.pt")

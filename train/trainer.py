@@ -121,6 +121,7 @@ class Trainer:
         self.loss_fn = YOLOLoss(self.model, self.hyp, imgsz=cfg.imgsz)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
         self.start_epoch, self.best_fitness, self.last_opt_step = 0, -1.0, -1
+        self.stale, self.stopped_early = 0, False  # validations without improvement; saved, so a resume keeps counting
         if state is not None:
             self._load_state(state)
         if self.world > 1:
@@ -132,6 +133,7 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def _train_state(self, epoch: int) -> dict[str, Any]:
         return {"epoch": epoch, "best_fitness": self.best_fitness, "last_opt_step": self.last_opt_step,
+                "stale": self.stale, "stopped_early": self.stopped_early,
                 "raw_model": {k: v.detach().cpu() for k, v in unwrap(self.model).state_dict().items()},
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "ema_updates": self.ema.updates, "args": dataclasses.asdict(self.cfg)}
@@ -145,6 +147,7 @@ class Trainer:
             self.ema.updates = int(state["ema_updates"])
         self.start_epoch = int(state["epoch"]) + 1
         self.best_fitness, self.last_opt_step = float(state["best_fitness"]), int(state["last_opt_step"])
+        self.stale = int(state.get("stale", 0))  # checkpoints from before early stopping was saved: 0
 
     def _save(self, epoch: int, result: ValResult | None, is_best: bool) -> None:
         """last.pt every epoch (with the training state); best.pt when validation fitness improves."""
@@ -176,6 +179,9 @@ class Trainer:
         cfg = TrainConfig(**state["args"])
         if int(state["epoch"]) + 1 >= cfg.epochs:
             raise ValueError(f"{path}: this run already finished its {cfg.epochs} epochs")
+        if state.get("stopped_early"):
+            raise ValueError(f"{path}: this run stopped early after epoch {int(state['epoch']) + 1} (no fitness "
+                             f"improvement in {cfg.patience} validations); start a new run to train further")
         state = {**state, "ema_model": ckpt["model"]}
         return cls(cfg, run_dir=path.parent.parent, state=state)
 
@@ -207,7 +213,7 @@ class Trainer:
         nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))
         # At least 100 warm-up iterations (YOLOv5), none when warmup_epochs is 0.
         nw = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else -1
-        stale, t_start = 0, time.time()
+        t_start = time.time()
         for epoch in range(self.start_epoch, cfg.epochs):
             losses = self._train_epoch(epoch, nb, nw)
             lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -228,9 +234,9 @@ class Trainer:
                 is_best = result is not None and result.fitness > self.best_fitness
                 if result is not None:
                     self.best_fitness = max(self.best_fitness, result.fitness)
-                    stale = 0 if is_best else stale + 1
-                self._save(epoch, result, is_best)
-                stop = stale >= cfg.patience
+                    self.stale = 0 if is_best else self.stale + 1
+                stop = self.stopped_early = self.stale >= cfg.patience
+                self._save(epoch, result, is_best)  # after the stop decision: last.pt says the run ended
                 if stop:
                     self._log(f"early stop: no fitness improvement in {cfg.patience} validations")
             if self.world > 1:
