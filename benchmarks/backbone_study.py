@@ -71,24 +71,28 @@ def train_seconds(times: Sequence[float]) -> float:
 
 
 def study_table(runs: dict[str, Path], cells: Sequence[dict[str, Any]]) -> str:
-    """One row per backbone: training time (results.csv) and best.pt's validation mAP, then each
-    benched format's p50 latency and mAP@0.5:0.95 at the bench size, fastest ONNX Runtime first."""
-    keys = sorted({(c["format"], c["precision"]) for c in cells if c.get("status") == "ok"},
-                  key=lambda k: (BENCH_FORMATS.index(k[0]) if k[0] in BENCH_FORMATS else 99, k[1]))
-    head = ["model", "train min", "best val mAP50 / 50-95"]
-    head += [f"{f} {p} ms / mAP50-95" for f, p in keys]
+    """One row per backbone: training time (results.csv) and best.pt's validation mAP, GFLOPs at the
+    smallest bench size, then each benched (format, precision, size)'s p50 latency and mAP@0.5:0.95;
+    rows fastest ONNX Runtime FP32 first."""
+    ok = [c for c in cells if c.get("status") == "ok"]
+    order = lambda k: (BENCH_FORMATS.index(k[0]) if k[0] in BENCH_FORMATS else 99, k[1], k[2])  # noqa: E731
+    keys = sorted({(c["format"], c["precision"], c["imgsz"]) for c in ok}, key=order)
+    one_size, first = len({k[2] for k in keys}) == 1, min((k[2] for k in keys), default=0)
+    head = ["model", "train min", "best val mAP50 / 50-95", f"GFLOPs@{first}"]
+    head += [f"{f} {p}{'' if one_size else f' {sz}'} ms / mAP50-95" for f, p, sz in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    by = {(c["model"], c["format"], c["precision"]): c for c in cells if c.get("status") == "ok"}
+    by = {(c["model"], c["format"], c["precision"], c["imgsz"]): c for c in ok}
     rows = []
     for model, run in runs.items():
         seconds = train_seconds(read_results_csv(run / "results.csv")["time"].tolist())
         meta = read_checkpoint(run / "weights" / "best.pt")["meta"]  # the benched checkpoint's own validation
-        row = [model, f"{seconds / 60:.1f}", f"{meta['mAP50']:.3f} / {meta['mAP50-95']:.3f}"]
-        for f, p in keys:
-            c = by.get((model, f, p))
-            row.append(f"{c['p50_ms']:.1f} / {c['map50_95']:.2f}" if c and c.get("map50_95") is not None else "-")
-        onnx = by.get((model, "onnx", "fp32"))
-        rows.append((onnx["p50_ms"] if onnx else float("inf"), row))
+        mine = [by.get((model, *k)) for k in keys]
+        gflops = next((c["gflops"] for c in mine if c and c["imgsz"] == first and c.get("gflops")), None)
+        row = [model, f"{seconds / 60:.1f}", f"{meta['mAP50']:.3f} / {meta['mAP50-95']:.3f}",
+               f"{gflops:.2f}" if gflops else "-"]
+        row += [f"{c['p50_ms']:.1f} / {c['map50_95']:.2f}" if c and c.get("map50_95") is not None else "-" for c in mine]
+        onnx = [c["p50_ms"] for c in mine if c and c["format"] == "onnx" and c["precision"] == "fp32"]
+        rows.append((min(onnx, default=float("inf")), row))
     lines += ["| " + " | ".join(r) + " |" for _, r in sorted(rows, key=lambda x: x[0])]
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from edgeyolo.bench.backbone_study import main, run_state, train_command, train_seconds
+from edgeyolo.bench.backbone_study import main, run_state, study_table, train_command, train_seconds
 from edgeyolo.models.checkpoint import FORMAT, VERSION
 
 from conftest import NO_AUG
@@ -51,6 +51,26 @@ def test_train_seconds_adds_the_segments_of_a_resumed_run() -> None:
     assert train_seconds([]) == 0.0
 
 
+def test_study_table_orders_by_onnx_latency_and_names_sizes(tmp_path: Path) -> None:
+    runs = {}
+    for name, m in (("slow", 0.6), ("fast", 0.5)):
+        run = runs[name] = tmp_path / name
+        (run / "weights").mkdir(parents=True)
+        (run / "results.csv").write_text("epoch,time\n0,60\n1,120\n0,30\n")  # resumed once: 2.5 min
+        torch.save({"format": FORMAT, "version": VERSION, "model": {}, "cfg": {}, "names": ["a"],
+                    "meta": {"mAP50": m + 0.3, "mAP50-95": m}}, run / "weights" / "best.pt")
+    cell = lambda model, fmt, sz, ms: {"model": model, "format": fmt, "precision": "fp32", "imgsz": sz,  # noqa: E731
+                                       "status": "ok", "p50_ms": ms, "map50_95": 40.0, "gflops": sz / 100}
+    cells = [cell("slow", "onnx", 160, 20.0), cell("fast", "onnx", 160, 10.0), cell("slow", "onnx", 320, 50.0),
+             cell("fast", "pytorch", 320, 99.0), {"model": "fast", "format": "onnx", "precision": "fp32",
+                                                  "imgsz": 320, "status": "skipped"}]
+    lines = study_table(runs, cells).splitlines()
+    assert lines[0] == ("| model | train min | best val mAP50 / 50-95 | GFLOPs@160 | pytorch fp32 320 ms / mAP50-95 | "
+                        "onnx fp32 160 ms / mAP50-95 | onnx fp32 320 ms / mAP50-95 |")
+    assert lines[2] == "| fast | 2.5 | 0.800 / 0.500 | 1.60 | 99.0 / 40.00 | 10.0 / 40.00 | - |"
+    assert lines[3].startswith("| slow | 2.5 | 0.900 / 0.600 | 1.60 | - | 20.0 / 40.00 | 50.0 / 40.00 |")
+
+
 def test_study_end_to_end_then_rerun_without_training(tmp_path: Path, tiny_data: Path, tiny_model: str) -> None:
     hyp = tmp_path / "hyp.yaml"
     hyp.write_text(yaml.safe_dump(NO_AUG))
@@ -66,7 +86,8 @@ def test_study_end_to_end_then_rerun_without_training(tmp_path: Path, tiny_data:
         ("tiny-yolo", "pytorch", "fp32", "ok"), ("tiny-yolo", "onnx", "fp32", "ok")}
     assert all(c["imgsz"] == 96 and c["map50_95"] is not None for c in cells)
     study = (out / "study.md").read_text().splitlines()
-    assert study[-3].startswith("| model | train min | best val mAP50 / 50-95 | pytorch fp32 ms / mAP50-95 |")
+    assert study[-3] == "| model | train min | best val mAP50 / 50-95 | GFLOPs@96 | pytorch fp32 ms / mAP50-95 | " \
+                        "onnx fp32 ms / mAP50-95 |"
     row = study[-1].split(" | ")
     onnx = next(c for c in cells if c["format"] == "onnx")
     assert row[0] == "| tiny-yolo" and row[-1].rstrip(" |") == f"{onnx['p50_ms']:.1f} / {onnx['map50_95']:.2f}"
