@@ -95,8 +95,8 @@ def _label(c: dict) -> str:
 def _draw_scored(ax: Any, scored: Sequence[dict], x_key: str, y_key: str) -> list[str]:
     """The accuracy panel: one colour per model (fastest first), one marker per format/precision,
     the front as a red step line with its points circled. Every point is labelled up to
-    ``LABEL_ALL_UP_TO`` cells; beyond that (a study of several trained backbones) only the front is,
-    and the legend names the rest. Returns the labels drawn, in latency order."""
+    ``LABEL_ALL_UP_TO`` cells; beyond that (a study of several trained backbones) the front points
+    are numbered and listed in a box, and the legend names the rest. Returns the labels drawn, in latency order."""
     from matplotlib.lines import Line2D  # noqa: PLC0415
 
     pts = [(float(c[x_key]), float(c[y_key])) for c in scored]
@@ -115,19 +115,30 @@ def _draw_scored(ax: Any, scored: Sequence[dict], x_key: str, y_key: str) -> lis
     ax.step(fx, fy, where="post", color="tab:red", lw=1.5, zorder=2)
     ax.scatter(fx, fy, facecolors="none", edgecolors="tab:red", s=110, zorder=4)
     labelled = range(len(scored)) if len(scored) <= LABEL_ALL_UP_TO else front
-    drawn = []
-    # labels staggered vertically (in order of latency) so cells of equal mAP stay readable
-    for j, i in enumerate(sorted(labelled, key=lambda i: pts[i])):
-        drawn.append(_label(scored[i]))
-        ax.annotate(drawn[-1], pts[i], fontsize=7, rotation=20, xytext=(4, 3 + 10 * (j % 3)), textcoords="offset points")
+    drawn = [_label(scored[i]) for i in sorted(labelled, key=lambda i: pts[i])]
+    if len(labelled) == len(scored):
+        # labels staggered vertically (in order of latency) so cells of equal mAP stay readable
+        for j, i in enumerate(sorted(labelled, key=lambda i: pts[i])):
+            ax.annotate(drawn[j], pts[i], fontsize=7, rotation=20, xytext=(4, 3 + 10 * (j % 3)), textcoords="offset points")
+    else:
+        # a study: front points numbered, named in a box in the upper left, the corner no cell can
+        # reach (faster and more accurate than the front); long labels of near points would overlap
+        for j, i in enumerate(front):
+            ax.annotate(str(j + 1), pts[i], fontsize=8, fontweight="bold", xytext=(-10, 6), textcoords="offset points")
+        rows = [f"{j + 1}  {drawn[j]}: {pts[i][0]:.3g} ms, {pts[i][1]:.2f}" for j, i in enumerate(front)]
+        ax.text(0.01, 0.98, "Pareto front\n" + "\n".join(rows), transform=ax.transAxes, va="top", ha="left",
+                fontsize=7, family="monospace", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
     pad = max(0.5, 0.15 * (hi - lo))
     ax.set_ylim(lo - pad, hi + 2.5 * pad)  # room above for the labels
     ax.set_ylabel("mAP@0.5:0.95 (%)")
-    handles = [Line2D([], [], color="tab:red", lw=1.5, label="Pareto front" + (" (labelled)" if len(labelled) < len(scored) else ""))]
+    handles = [Line2D([], [], color="tab:red", lw=1.5, label="Pareto front" + (" (numbered)" if len(labelled) < len(scored) else ""))]
     if len(models) > 1:
         handles += [Line2D([], [], ls="", marker="o", color=color[m], label=m) for m in models]
     handles += [Line2D([], [], ls="", marker=marker[k], color="0.4", label=" ".join(k)) for k in kinds]
-    ax.legend(handles=handles, loc="lower right", fontsize=7, ncol=2 if len(handles) > 6 else 1)
+    if len(models) > 1:  # a colour per model: a long legend, kept outside so it hides no point
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0)
+    else:
+        ax.legend(handles=handles, loc="lower right", fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     return drawn

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,6 +35,36 @@ def empty_row(**values: Any) -> dict[str, Any]:
     row = dict.fromkeys(COLUMNS)
     row.update(values)
     return row
+
+
+TIMING_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "fps",
+                  "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_mean_ms", "e2e_fps")
+
+
+def median_of_passes(passes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The first pass's rows with every timing column replaced by its median over the passes that
+    timed the same cell (model, format, precision, size, batch), and a note giving the p50 range.
+    On a shared CPU one pass's latency of a millisecond-scale model moves by tens of percent between
+    runs while its iterations agree; repeating whole passes samples that and the median resists it."""
+    key = lambda r: (r["model"], r["format"], r["precision"], r["imgsz"], r["batch"])  # noqa: E731
+    timed: dict[tuple, list[dict[str, Any]]] = {}
+    for rows in passes:
+        for r in rows:
+            if r["status"] == "ok" and r["p50_ms"] is not None:
+                timed.setdefault(key(r), []).append(r)
+    out = []
+    for r in passes[0]:
+        runs = timed.get(key(r), [])
+        r = dict(r)
+        if r["status"] == "ok" and len(runs) > 1:
+            for col in TIMING_COLUMNS:
+                vals = [x[col] for x in runs if x[col] is not None]
+                if vals:
+                    r[col] = statistics.median(vals)
+            p50 = [x["p50_ms"] for x in runs]
+            r["notes"] = [*r["notes"], f"latency: median of {len(runs)} passes, p50 {min(p50):.2f}-{max(p50):.2f} ms"]
+        out.append(r)
+    return out
 
 
 def validate_rows(rows: Sequence[dict[str, Any]], where: str = "bench rows") -> None:

@@ -76,7 +76,7 @@ def test_study_end_to_end_then_rerun_without_training(tmp_path: Path, tiny_data:
     hyp.write_text(yaml.safe_dump(NO_AUG))
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--models", tiny_model, "--epochs", "1", "--imgsz", "96", "--data", str(tiny_data), "--runs", str(runs),
-            "--formats", "pytorch,onnx", "--int8", "off", "--warmup", "0", "--iters", "2", "--threads", "1",
+            "--formats", "pytorch,onnx", "--int8", "off", "--warmup", "0", "--iters", "2", "--threads", "1", "--passes", "2",
             "--out", str(out), "--batch", "4", "--workers", "0", "--hyp", str(hyp)]  # the last three go to train
     main(argv)
     run = runs / "tiny-yolo"
@@ -85,12 +85,16 @@ def test_study_end_to_end_then_rerun_without_training(tmp_path: Path, tiny_data:
     assert {(c["model"], c["format"], c["precision"], c["status"]) for c in cells} == {
         ("tiny-yolo", "pytorch", "fp32", "ok"), ("tiny-yolo", "onnx", "fp32", "ok")}
     assert all(c["imgsz"] == 96 and c["map50_95"] is not None for c in cells)
+    assert all(c["notes"][-1].startswith("latency: median of 2 passes, p50 ") for c in cells)
     study = (out / "study.md").read_text().splitlines()
     assert study[-3] == "| model | train min | best val mAP50 / 50-95 | GFLOPs@96 | pytorch fp32 ms / mAP50-95 | " \
                         "onnx fp32 ms / mAP50-95 |"
     row = study[-1].split(" | ")
     onnx = next(c for c in cells if c["format"] == "onnx")
-    assert row[0] == "| tiny-yolo" and row[-1].rstrip(" |") == f"{onnx['p50_ms']:.1f} / {onnx['map50_95']:.2f}"
+    lo, hi = (float(v) for v in onnx["notes"][-1].split("p50 ")[1].removesuffix(" ms").split("-"))
+    assert row[0] == "| tiny-yolo" and row[-1].rstrip(" |") == \
+        f"{onnx['p50_ms']:.1f} ({lo:.1f}-{hi:.1f}) / {onnx['map50_95']:.2f}"
+    assert lo <= onnx["p50_ms"] <= hi
 
     stamp = (run / "weights" / "last.pt").stat().st_mtime_ns
     main(argv)  # finished: reused, not retrained

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from edgeyolo.bench.pareto import LABEL_ALL_UP_TO, _draw_scored, pareto_front, plot_pareto
-from edgeyolo.bench.results import (COLUMNS, compare_table, empty_row, markdown_table, read_json, validate_rows,
+from edgeyolo.bench.results import (COLUMNS, compare_table, empty_row, markdown_table, median_of_passes, read_json, validate_rows,
                                     write_csv, write_json)
 from edgeyolo.bench.runner import write_outputs
 
@@ -127,4 +127,23 @@ def test_pareto_labels_every_point_of_a_small_matrix_and_only_the_front_of_a_stu
     drawn = _draw_scored(ax, study, "p50_ms", "map50_95")
     assert drawn == ["m0 onnx fp32 160", "m1 onnx fp32 160", "m3 onnx fp32 160", "m4 onnx fp32 160"]  # m2 dominated
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[0] == "Pareto front (labelled)" and legend[1:6] == ["m0", "m1", "m2", "m3", "m4"]
+    box = [t.get_text() for t in ax.texts if t.get_text().startswith("Pareto front")]
+    assert box and box[0].splitlines()[1] == "1  m0 onnx fp32 160: 10 ms, 40.00"
+    assert legend[0] == "Pareto front (numbered)" and legend[1:6] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_median_of_passes_takes_each_timing_column_over_the_passes():
+    first = _rows()
+    second, third = _rows(), _rows()
+    for rows, p50 in ((second, 30.0), (third, 20.0)):
+        rows[0].update(p50_ms=p50, fps=1000 / p50)
+    third[1].update(status="error", p50_ms=None)  # m2 failed in the third pass: the median of the two that ran
+    merged = median_of_passes([first, second, third])
+    assert merged[0]["p50_ms"] == 20.0 and merged[0]["fps"] == pytest.approx(50.0)
+    assert merged[0]["p90_ms"] == 11.0  # the same in every pass
+    assert merged[0]["notes"][-1] == "latency: median of 3 passes, p50 10.00-30.00 ms"
+    assert merged[1]["p50_ms"] == 30.0 and merged[1]["notes"][-1] == "latency: median of 2 passes, p50 30.00-30.00 ms"
+    assert merged[2] == first[2]  # skipped: as it was
+    assert first[0]["p50_ms"] == 10.0 and len(first[0]["notes"]) == 1  # the passes are not modified
+    assert median_of_passes([first]) == first  # one pass: nothing to take the median of
+    validate_rows(merged)

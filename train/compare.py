@@ -33,19 +33,24 @@ def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> t
     loaded = [_load_run(Path(r)) for r in runs]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from matplotlib.lines import Line2D
+
     fig = Figure(figsize=(20, 9), tight_layout=True)
     axes = fig.subplots(2, 4).ravel()
     for ax, cols in zip(axes, PANELS):
-        for name, rows, _ in loaded:
+        for k, (name, rows, _) in enumerate(loaded):
             epochs = np.array([r["epoch"] + 1 for r in rows])
-            for col, style in zip(cols, ("-", "--")):
-                label = name if len(cols) == 1 else f"{name} ({col.split('/')[0]})"
+            for col, style in zip(cols, ("-", "--")):  # one colour per run in every panel; val dashed
                 y = np.array([r.get(col, np.nan) for r in rows])
                 ok = np.isfinite(y)  # runs validated every N epochs have NaN metrics in between
-                ax.plot(epochs[ok], y[ok], style, marker="." if ok.sum() < 30 else None, label=label)
-        ax.set_title(" / ".join(cols))
+                ax.plot(epochs[ok], y[ok], style, color=f"C{k % 10}", marker="." if ok.sum() < 30 else None)
+        if len(cols) == 2:  # losses: the first epochs' validation spikes would flatten the rest linearly
+            ax.set_yscale("log")
+        ax.set_title(" / ".join(cols) + (" (log)" if len(cols) == 2 else ""))
         ax.set_xlabel("epoch")
-    axes[0].legend(fontsize=7)
+    handles = [Line2D([], [], color=f"C{k % 10}", label=name) for k, (name, _, _) in enumerate(loaded)]
+    handles += [Line2D([], [], color="0.4", ls=ls, label=what) for ls, what in (("-", "train"), ("--", "val"))]
+    axes[0].legend(handles=handles, fontsize=7)
     png = out / "compare.png"
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=120)
