@@ -29,7 +29,7 @@ from edgeyolo.models.checkpoint import read_checkpoint
 from edgeyolo.ops.plots import read_results_csv
 
 from .matrix import BENCH_FORMATS, Machine, Source, build_matrix, parse_list, parse_sizes
-from .results import median_of_passes
+from .results import median_of_passes, timed_by_cell
 from .runner import BenchOptions, run_bench, write_outputs
 
 STUDY_MODELS = ("yolov4s-cspdarknet", "yolov4s-mbv2", "yolov4s-mbv3s", "yolov4s-mbv3l",
@@ -71,16 +71,6 @@ def train_seconds(times: Sequence[float]) -> float:
         total += t - prev if t >= prev else t
         prev = t
     return total
-
-
-def p50_ranges(passes: Sequence[Sequence[dict[str, Any]]]) -> dict[tuple, tuple[float, float]]:
-    """(model, format, precision, size) -> the lowest and highest p50 of the passes that timed it."""
-    seen: dict[tuple, list[float]] = {}
-    for rows in passes:
-        for r in rows:
-            if r["status"] == "ok" and r["p50_ms"] is not None:
-                seen.setdefault((r["model"], r["format"], r["precision"], r["imgsz"]), []).append(r["p50_ms"])
-    return {k: (min(v), max(v)) for k, v in seen.items() if len(v) > 1}
 
 
 def study_table(runs: dict[str, Path], cells: Sequence[dict[str, Any]],
@@ -167,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                            "--out", str(a.out), "--imgsz", str(a.imgsz)])
     o = BenchOptions(formats=formats, sizes=sizes, device=a.device, warmup=a.warmup, iters=a.iters,
                      threads=a.threads, data=Path(a.data) if a.data else None, calib_images=512,
-                     calib_method="entropy", int8_mode="on" if a.int8 == "off" else a.int8, out=a.out, cache_dir=a.cache_dir,
+                     calib_method="entropy", int8_mode="auto" if a.int8 == "auto" else "on", out=a.out, cache_dir=a.cache_dir,
                      command="python -m edgeyolo.bench.backbone_study " + " ".join(sys.argv[1:] if argv is None else argv))
     sources = [Source(m, "checkpoint", run / "weights" / "best.pt") for m, run in runs.items()]
     machine = Machine.here()
@@ -183,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     sett = {**res["settings"], "passes": a.passes,
             "mode_text": f"{res['settings']['mode_text']}, median of {a.passes} passes over the matrix"}
     write_outputs(rows, res["device"], sett, a.out)
-    table = study_table(runs, rows, p50_ranges(passes))
+    ranges = {k[:4]: (min(r["p50_ms"] for r in rs), max(r["p50_ms"] for r in rs))
+              for k, rs in timed_by_cell(passes).items() if len(rs) > 1}
+    table = study_table(runs, rows, ranges)
     intro = (f"# Backbone study: {a.epochs} epochs at {a.imgsz} px, benched at {','.join(map(str, sizes))} px\n\n"
              f"`{o.command}`; training curves in compare.png, every cell in bench.md, the front in pareto.png.\n"
              "train min: this machine's training time. best val mAP: best.pt's own validation in training (aspect-ratio "

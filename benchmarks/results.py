@@ -41,20 +41,25 @@ TIMING_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "fps",
                   "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_mean_ms", "e2e_fps")
 
 
-def median_of_passes(passes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The first pass's rows with every timing column replaced by its median over the passes that
-    timed the same cell (model, format, precision, size, batch), and a note giving the p50 range.
-    On a shared CPU one pass's latency of a millisecond-scale model moves by tens of percent between
-    runs while its iterations agree; repeating whole passes samples that and the median resists it."""
-    key = lambda r: (r["model"], r["format"], r["precision"], r["imgsz"], r["batch"])  # noqa: E731
+def timed_by_cell(passes: Sequence[Sequence[dict[str, Any]]]) -> dict[tuple, list[dict[str, Any]]]:
+    """(model, format, precision, size, batch) -> the rows of the passes that timed that cell."""
     timed: dict[tuple, list[dict[str, Any]]] = {}
     for rows in passes:
         for r in rows:
             if r["status"] == "ok" and r["p50_ms"] is not None:
-                timed.setdefault(key(r), []).append(r)
+                timed.setdefault((r["model"], r["format"], r["precision"], r["imgsz"], r["batch"]), []).append(r)
+    return timed
+
+
+def median_of_passes(passes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The first pass's rows with every timing column replaced by its median over the passes that
+    timed the same cell (:func:`timed_by_cell`), and a note giving the p50 range. On a shared CPU
+    one pass's latency of a millisecond-scale model moves by tens of percent between runs while its
+    iterations agree; repeating whole passes samples that and the median resists it."""
+    timed = timed_by_cell(passes)
     out = []
     for r in passes[0]:
-        runs = timed.get(key(r), [])
+        runs = timed.get((r["model"], r["format"], r["precision"], r["imgsz"], r["batch"]), [])
         r = dict(r)
         if r["status"] == "ok" and len(runs) > 1:
             for col in TIMING_COLUMNS:

@@ -29,12 +29,11 @@ def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> t
     """Plot every run's curves into ``out/compare.png`` and write ``out/compare.md``; returns the
     Markdown table and the PNG path."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend needed
+    from matplotlib.lines import Line2D
 
     loaded = [_load_run(Path(r)) for r in runs]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    from matplotlib.lines import Line2D
-
     fig = Figure(figsize=(20, 9), tight_layout=True)
     axes = fig.subplots(2, 4).ravel()
     for ax, cols in zip(axes, PANELS):
