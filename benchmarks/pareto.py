@@ -114,11 +114,12 @@ def _draw_scored(ax: Any, scored: Sequence[dict], x_key: str, y_key: str) -> lis
     fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
     ax.step(fx, fy, where="post", color="tab:red", lw=1.5, zorder=2)
     ax.scatter(fx, fy, facecolors="none", edgecolors="tab:red", s=110, zorder=4)
-    labelled = range(len(scored)) if len(scored) <= LABEL_ALL_UP_TO else front
-    drawn = [_label(scored[i]) for i in sorted(labelled, key=lambda i: pts[i])]
-    if len(labelled) == len(scored):
+    numbered = len(scored) > LABEL_ALL_UP_TO
+    order = front if numbered else sorted(range(len(scored)), key=lambda i: pts[i])  # latency order
+    drawn = [_label(scored[i]) for i in order]
+    if not numbered:
         # labels staggered vertically (in order of latency) so cells of equal mAP stay readable
-        for j, i in enumerate(sorted(labelled, key=lambda i: pts[i])):
+        for j, i in enumerate(order):
             ax.annotate(drawn[j], pts[i], fontsize=7, rotation=20, xytext=(4, 3 + 10 * (j % 3)), textcoords="offset points")
     else:
         # a study: front points numbered, named in a box in the upper left, the corner no cell can
@@ -132,9 +133,8 @@ def _draw_scored(ax: Any, scored: Sequence[dict], x_key: str, y_key: str) -> lis
     pad = max(0.5, 0.15 * (hi - lo))
     ax.set_ylim(lo - pad, hi + 2.5 * pad)  # room above for the labels
     ax.set_ylabel("mAP@0.5:0.95 (%)")
-    handles = [Line2D([], [], color="tab:red", lw=1.5, label="Pareto front" + (" (numbered)" if len(labelled) < len(scored) else ""))]
-    if len(models) > 1:
-        handles += [Line2D([], [], ls="", marker="o", color=color[m], label=m) for m in models]
+    handles = [Line2D([], [], color="tab:red", lw=1.5, label="Pareto front" + (" (numbered)" if numbered else ""))]
+    handles += [Line2D([], [], ls="", marker="o", color=color[m], label=m) for m in models if len(models) > 1]
     handles += [Line2D([], [], ls="", marker=marker[k], color="0.4", label=" ".join(k)) for k in kinds]
     if len(models) > 1:  # a colour per model: a long legend, kept outside so it hides no point
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0)
