@@ -32,6 +32,9 @@ import click
 @click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate every N epochs (always after the last).")
 @click.option("--multi-scale", is_flag=True, help="Random image size in [0.5, 1.5] x imgsz per batch.")
+@click.option("--autoanchor/--no-autoanchor", default=True, show_default=True,
+              help="Check the anchors against the training labels at --imgsz and evolve new ones when under 98 % "
+                   "of the targets can match one (u5's autoanchor).")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm under torchrun.")
 @click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: on for synthetic data).")
 def train(resume: str | None, **kwargs: object) -> None:

@@ -22,6 +22,7 @@ from edgeyolo.models import build_model
 from edgeyolo.models.checkpoint import make_checkpoint, atomic_torch_save, read_checkpoint
 from edgeyolo.models.pretrained import load_backbone_weights
 
+from .autoanchor import check_anchors
 from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
 from .loss import YOLOLoss
@@ -58,6 +59,7 @@ class TrainConfig:
     patience: int = 50  # validations without fitness improvement before stopping
     val_interval: int = 1  # validate every N epochs (and always after the last)
     multi_scale: bool = False
+    autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: cache images in RAM for the synthetic set
     plots: bool = True
@@ -112,6 +114,7 @@ class Trainer:
                                           cache_images=bool(cfg.cache))
         self.val_set = DetectionDataset(self.data, "val", cfg.imgsz, augment=False, rect=True, batch_size=cfg.batch * 2,
                                         cache_images=bool(cfg.cache)) if self.main else None
+        self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
         self.accumulate = max(round(cfg.nbs / (cfg.batch * self.world)), 1)
         self.hyp["weight_decay"] *= cfg.batch * self.world * self.accumulate / cfg.nbs
         self.optimizer = build_optimizer(self.model, cfg.optimizer, self.hyp["lr0"], self.hyp["momentum"],
@@ -129,6 +132,19 @@ class Trainer:
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _fit_anchors(self) -> str:
+        """Autoanchor on rank 0, its anchors broadcast to the others; before the EMA copies the model."""
+        note = ""
+        if self.main:
+            found = check_anchors(self.model, self.train_set.labels, self.train_set.shapes, self.cfg.imgsz,
+                                  float(self.hyp["anchor_t"]), seed=self.cfg.seed)
+            note = found.message(self.cfg.imgsz, self.model.head.anchors)
+        if self.world > 1:
+            anchors = self.model.head.anchors.clone()
+            dist.broadcast(anchors, 0)
+            self.model.set_anchors(anchors)
+        return note
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _train_state(self, epoch: int) -> dict[str, Any]:
@@ -148,6 +164,9 @@ class Trainer:
         self.start_epoch = int(state["epoch"]) + 1
         self.best_fitness, self.last_opt_step = float(state["best_fitness"]), int(state["last_opt_step"])
         self.stale = int(state.get("stale", 0))  # checkpoints from before early stopping was saved: 0
+        for m in (self.model, self.ema.ema if self.ema is not None else None):
+            if m is not None:  # the loaded anchors (autoanchor's, if it changed them) into the config too
+                m.set_anchors(m.head.anchors.clone())
 
     def _save(self, epoch: int, result: ValResult | None, is_best: bool) -> None:
         """last.pt every epoch (with the training state); best.pt when validation fitness improves."""
@@ -209,6 +228,8 @@ class Trainer:
             where = "resuming" if self.start_epoch else "training"
             self._log(f"{where} {cfg.model} on {self.data.source} ({len(self.train_set)} train images, imgsz "
                       f"{cfg.imgsz}, {cfg.epochs} epochs, device {self.device}) -> {self.run_dir}")
+            if self.anchor_note:
+                self._log(self.anchor_note)
         rows = [r for r in read_results(self.run_dir / "results.csv") if r["epoch"] < self.start_epoch]
         nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))
         # At least 100 warm-up iterations (YOLOv5), none when warmup_epochs is 0.

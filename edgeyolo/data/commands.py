@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .config import SPLITS, load_data_config
-from .scan import scan_split
+from .scan import SplitScan, scan_split
 
 
 @click.group()
@@ -21,8 +21,13 @@ def data() -> None:
 @data.command()
 @click.option("--data", "data_yaml", required=True, type=click.Path(dir_okay=False), help="Ultralytics data YAML.")
 @click.option("--no-cache", is_flag=True, help="Rescan every file instead of reading the label cache.")
-def check(data_yaml: str, no_cache: bool) -> None:
-    """Check every image and label: print each problem with file and line, and per-class counts.
+@click.option("--model", default="yolov4s-mbv3s", show_default=True, help="Model whose anchors are fitted.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True, help="Training size.")
+@click.option("--anchor-t", type=click.FloatRange(min=1, min_open=True), default=4.0, show_default=True,
+              help="The loss's anchor ratio threshold (hyp anchor_t).")
+def check(data_yaml: str, no_cache: bool, model: str, imgsz: int, anchor_t: float) -> None:
+    """Check every image and label: print each problem with file and line, per-class counts, and how
+    well the model's anchors fit the training boxes at --imgsz.
 
     Exits non-zero when a split has no usable image."""
     cfg = load_data_config(data_yaml)
@@ -40,8 +45,26 @@ def check(data_yaml: str, no_cache: bool) -> None:
     empty = [scan.split for scan in scans if not scan.im_files]
     if empty:
         raise ValueError(f"{cfg.source}: no usable image in split {', '.join(empty)}")
+    train = next((scan for scan in scans if scan.split == "train"), None)
+    if train is not None:
+        click.echo("\n" + _anchor_fit_line(train, model, imgsz, anchor_t))
     n_problems = sum(len(s.problems) for s in scans)
     click.echo(f"\n{n_problems} problem(s) found" if n_problems else "\nno problems found")
+
+
+def _anchor_fit_line(train: SplitScan, model: str, imgsz: int, thr: float) -> str:
+    """One line: the best possible recall of the model config's anchors on the training boxes."""
+    import numpy as np
+
+    from edgeyolo.models.builder import load_config
+    from edgeyolo.ops.anchors import BPR_OK, anchor_fit, label_sizes
+
+    anchors = np.array(load_config(model)["anchors"], dtype=np.float64).reshape(-1, 2)
+    fit = anchor_fit(label_sizes(train.labels, np.array(train.shapes).reshape(-1, 2), imgsz), anchors, thr)
+    verdict = ("they fit" if fit.bpr > BPR_OK else
+               f"edgeyolo train will evolve new ones (autoanchor, under {BPR_OK})")
+    return (f"anchors of {model} at {imgsz} px: best possible recall {fit.bpr:.4f} of the train boxes, "
+            f"{fit.aat:.2f} anchors per box (anchor_t {thr:g}): {verdict}")
 
 
 @data.command()

@@ -61,6 +61,20 @@ class YOLO(nn.Module):
     def stride(self) -> torch.Tensor:
         return self.head.stride
 
+    def set_anchors(self, anchors: torch.Tensor) -> None:
+        """Replace the head's anchors, (nl, na, 2) in input pixels, in the weights and in ``cfg``
+        (rounded to 0.01 px in both, so that ``build_model(model.cfg)`` rebuilds the same model)."""
+        old = self.head.anchors
+        new = torch.as_tensor(anchors, dtype=torch.float32)
+        if new.numel() != old.numel():
+            raise ValueError(f"the head has {tuple(old.shape)} anchors (levels, per level, w/h), "
+                             f"got {tuple(new.shape)}")
+        new = new.reshape(old.shape).mul(100).round().div(100)
+        if not bool((new > 0).all()):
+            raise ValueError(f"anchors must be positive, got {new.flatten().tolist()}")
+        old.copy_(new.to(old.device))
+        self.cfg = {**self.cfg, "anchors": [[round(v, 2) for v in level.flatten().tolist()] for level in new]}
+
     def forward_raw(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = self.backbone(x)  # (B, 3, H, W) -> [P3 (B, c3, H/8, W/8), P4 (../16), P5 (../32)]
         return self.head(self.neck(*feats))  # -> [(B, na, H/s, W/s, 5 + nc) per level]
