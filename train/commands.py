@@ -7,7 +7,8 @@ import click
 
 
 @click.command()
-@click.option("--model", default="yolov4s-mbv3s", show_default=True, help="Model name (edgeyolo info --list) or YAML.")
+@click.option("--model", default=None,
+              help="Model name (edgeyolo info --list) or YAML. Default: yolov4s-mbv3s, or the model of --weights.")
 @click.option("--data", default=None, help="Data YAML (Ultralytics form). Default: the built-in synthetic set.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: 10 on the synthetic set, else 300.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Default: 160 on the synthetic set, else 640.")
@@ -17,6 +18,9 @@ import click
 @click.option("--device", default="", help="cpu, cuda:0, ... (default: CUDA if available).")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--backbone-weights", default=None, help="Local ImageNet checkpoint for the backbone.")
+@click.option("--weights", default=None,
+              help="Fine-tune: start from an edgeyolo checkpoint (its model, anchors and every weight that fits; the "
+                   "class outputs start afresh when --data has another class count).")
 @click.option("--hyp", default=None, help="Hyperparameter YAML (any subset of train/hyp.scratch.yaml). "
               "Default: hyp.quick.yaml on the synthetic set, else the scratch defaults.")
 @click.option("--project", default="runs/train", show_default=True)

@@ -37,9 +37,12 @@ QUICK = {"imgsz": 160, "epochs": 10, "optimizer": "AdamW", "nbs": 16,
 DEFAULT = {"imgsz": 640, "epochs": 300, "optimizer": "SGD", "nbs": 64, "hyp": None}
 
 
+DEFAULT_MODEL = "yolov4s-mbv3s"
+
+
 @dataclass
 class TrainConfig:
-    model: str = "yolov4s-mbv3s"
+    model: str | None = DEFAULT_MODEL  # None: DEFAULT_MODEL, or the model of ``weights``
     data: str | None = None  # None: the built-in synthetic set
     # None below: QUICK (synthetic data) or DEFAULT (user data) values
     epochs: int | None = None
@@ -49,6 +52,7 @@ class TrainConfig:
     device: str = ""  # "" = cuda:LOCAL_RANK if available, else cpu
     workers: int = 2
     backbone_weights: str | None = None
+    weights: str | None = None  # an edgeyolo checkpoint to start from (fine-tuning)
     hyp: str | None = None
     project: str = "runs/train"
     name: str = "exp"
@@ -68,7 +72,22 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         base = QUICK if self.data is None else DEFAULT
         filled = {k: v for k, v in base.items() if getattr(self, k) is None}
+        if self.model is None and not self.weights:
+            filled["model"] = DEFAULT_MODEL
         return dataclasses.replace(self, **filled, cache=(self.data is None) if self.cache is None else self.cache)
+
+
+def transfer_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> str:
+    """Load every tensor of ``weights`` whose name and shape fit ``model`` (the class outputs do not
+    when the class count differs: they keep their fresh init). Returns what was loaded, in words."""
+    own = model.state_dict()
+    fits = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ValueError(f"{source}: no tensor fits the model (another architecture?)")
+    model.load_state_dict(fits, strict=False)
+    fresh = [k for k in own if k not in fits]
+    detail = f"; initialised afresh: {', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''}" if fresh else ""
+    return f"fine-tuning from {source}: {len(fits)}/{len(own)} tensors loaded{detail}"
 
 
 def _select_device(spec: str, local_rank: int) -> torch.device:
@@ -101,7 +120,14 @@ class Trainer:
         self.wdir = self.run_dir / "weights"
 
         seed_everything(cfg.seed)
-        model = build_model(cfg.model, nc=len(self.names))
+        start = self._start_checkpoint() if cfg.weights and state is None else None
+        cfg = self.cfg
+        # A resumed run rebuilds its model from last.pt's config (autoanchor's anchors, a YAML that
+        # may have moved since), a fine-tuned one from its start checkpoint's.
+        arch = state["model_cfg"] if state is not None else start["cfg"] if start is not None else self.cfg.model
+        model = build_model(arch, nc=len(self.names))
+        if start is not None:
+            self._log(transfer_weights(model, start["model"], cfg.weights))
         if cfg.backbone_weights and state is None:
             n = load_backbone_weights(model, cfg.backbone_weights)
             self._log(f"loaded {n} backbone tensors from {cfg.backbone_weights}")
@@ -132,6 +158,19 @@ class Trainer:
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _start_checkpoint(self) -> dict[str, Any]:
+        """The ``--weights`` checkpoint; the run's model becomes that checkpoint's model."""
+        cfg = self.cfg
+        if cfg.backbone_weights:
+            raise ValueError("--weights (a whole detector) and --backbone-weights exclude each other: pick one")
+        ckpt = read_checkpoint(cfg.weights)
+        name = str(ckpt["cfg"].get("name", Path(cfg.weights).stem))
+        if cfg.model is not None and name not in (cfg.model, Path(cfg.model).stem):
+            raise ValueError(f"{cfg.weights}: a {name} checkpoint, but --model {cfg.model}; leave out --model to "
+                             f"fine-tune it")
+        self.cfg = dataclasses.replace(cfg, model=name)
+        return ckpt
 
     def _fit_anchors(self) -> str:
         """Autoanchor on rank 0, its anchors broadcast to the others; before the EMA copies the model."""
@@ -201,7 +240,7 @@ class Trainer:
         if state.get("stopped_early"):
             raise ValueError(f"{path}: this run stopped early after epoch {int(state['epoch']) + 1} (no fitness "
                              f"improvement in {cfg.patience} validations); start a new run to train further")
-        state = {**state, "ema_model": ckpt["model"]}
+        state = {**state, "ema_model": ckpt["model"], "model_cfg": ckpt["cfg"]}
         return cls(cfg, run_dir=path.parent.parent, state=state)
 
     # -- the loop --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 * ``nms_numpy``: the same without torch (OpenCV ``dnn.NMSBoxesBatched`` or numpy), for the runtime;
 * ``metrics``: COCO mAP@0.5 / mAP@0.5:0.95 and per-class P/R in numpy (pycocotools parity);
 * ``confusion``: the detection confusion matrix;
+* ``anchors``: how well anchors fit the label sizes, and anchor evolution (autoanchor, numpy + scipy);
 * ``plots``: PR / F1 curves, confusion matrix, results.png and label figures (matplotlib, lazy).
 
 Nothing is imported here: ``import edgeyolo.ops.nms_numpy`` must not pull in torch, and no module

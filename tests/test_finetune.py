@@ -1,0 +1,83 @@
+"""Fine-tuning: ``edgeyolo train --weights best.pt`` starts from a trained detector, on data with the
+same or another class count, and a fine-tuned run resumes from its own config."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from edgeyolo.models.checkpoint import read_checkpoint
+from edgeyolo.train.trainer import Trainer
+
+from conftest import TINY_MODEL, train_config
+from test_train import _crash_at
+
+
+def _five_class_data(tiny_data, tmp_path):
+    """The tiny set's images and labels under a YAML with a fifth class name (nc 4 -> 5)."""
+    root = tmp_path / "five"
+    shutil.copytree(tiny_data.parent, root)
+    text = (root / "data.yaml").read_text()
+    (root / "data.yaml").write_text(text.replace("  - truck", "  - truck\n  - van"))
+    return root / "data.yaml"
+
+
+def test_finetune_same_classes_starts_from_every_weight(overfit_run, tiny_data, tmp_path):
+    best = overfit_run / "weights" / "best.pt"
+    source = read_checkpoint(best)["model"]
+    trainer = Trainer(train_config(tmp_path, tiny_data, model=None, weights=str(best), epochs=1))
+    assert trainer.cfg.model == "tiny-yolo"  # the checkpoint's model, not the default
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, source[k]), k
+    run = trainer.fit()
+    assert read_checkpoint(run / "weights" / "last.pt")["meta"]["model"] == "tiny-yolo"
+
+
+def test_finetune_new_class_count_reinitialises_only_class_outputs(overfit_run, tiny_data, tmp_path, capsys):
+    best = overfit_run / "weights" / "best.pt"
+    source = read_checkpoint(best)["model"]
+    trainer = Trainer(train_config(tmp_path, _five_class_data(tiny_data, tmp_path), model=None, weights=str(best),
+                                   epochs=1))
+    assert "initialised afresh: head.m.0.weight, head.m.0.bias" in capsys.readouterr().out
+    own = trainer.model.state_dict()
+    fresh = {k for k in own if not (own[k].shape == source[k].shape and torch.equal(own[k], source[k]))}
+    assert fresh == {f"head.m.{i}.{p}" for i in range(3) for p in ("weight", "bias")}
+    assert trainer.model.nc == 5
+    trainer.fit()
+
+
+def test_finetuned_run_resumes_after_its_yaml_is_gone(tiny_data, tmp_path, monkeypatch):
+    yaml_copy = tmp_path / "my-model.yaml"
+    shutil.copy(TINY_MODEL, yaml_copy)
+    start = Trainer(train_config(tmp_path, tiny_data, model=str(yaml_copy), epochs=1, name="start")).fit()
+    yaml_copy.unlink()  # the run's model now exists only in its checkpoints' config
+    monkeypatch.setattr(Trainer, "_train_epoch", _crash_at(1))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(train_config(tmp_path, tiny_data, model=None, weights=str(start / "weights" / "best.pt"), epochs=2,
+                             name="tuned")).fit()
+    monkeypatch.undo()
+    run = Trainer.resume(tmp_path / "runs" / "tuned").fit()
+    ckpt = read_checkpoint(run / "weights" / "last.pt")
+    assert ckpt["train_state"]["epoch"] == 1 and ckpt["meta"]["model"] == "my-model"
+
+
+def test_finetune_errors(overfit_run, tiny_data, tmp_path):
+    best = str(overfit_run / "weights" / "best.pt")
+    with pytest.raises(ValueError, match="a tiny-yolo checkpoint, but --model yolov4s-mbv2; leave out --model"):
+        Trainer(train_config(tmp_path, tiny_data, model="yolov4s-mbv2", weights=best))
+    with pytest.raises(ValueError, match="--weights .* and --backbone-weights exclude each other"):
+        Trainer(train_config(tmp_path, tiny_data, model=None, weights=best, backbone_weights="r50.pth"))
+    with pytest.raises(ValueError, match="missing.pt: checkpoint not found"):
+        Trainer(train_config(tmp_path, tiny_data, model=None, weights=str(tmp_path / "missing.pt")))
+
+
+def test_cli_weights_flag_one_line_error(overfit_run, capsys):
+    from edgeyolo.cli import main
+
+    best = str(overfit_run / "weights" / "best.pt")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--weights", best, "--model", "yolov4s-mbv2", "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1 and err == (f"edgeyolo: error: {best}: a tiny-yolo checkpoint, but --model yolov4s-mbv2; "
+                                         "leave out --model to fine-tune it")
