@@ -159,3 +159,25 @@ def test_data_check_reports_anchor_fit(tiny_data, huge_anchor_model, capsys):
     fit = anchor_fit(label_sizes(ds.labels, ds.shapes, 96), anchors)
     assert f"best possible recall {fit.bpr:.4f}" in line and fit.bpr < 0.98
     assert line.endswith("edgeyolo train will evolve new ones (autoanchor, under 0.98)")
+
+
+def test_fitted_anchors_reach_exported_models(overfit_run, tmp_path):
+    """A checkpoint with non-default anchors: the in-graph decode of an ONNX export and the runtime's
+    numpy decode of a --raw export both use them (not the config YAML's)."""
+    from edgeyolo.models.checkpoint import save_checkpoint
+    from edgeyolo.runtime.backends import load_backend
+    from edgeyolo.runtime.processing import decode_raw
+    from runtime_helpers import export_tiny
+
+    model, ckpt = load_model(overfit_run / "weights" / "best.pt")
+    model.set_anchors(model.head.anchors * torch.tensor([1.3, 0.7]))  # as autoanchor would, aspect changed too
+    weights = save_checkpoint(tmp_path / "fitted.pt", model, ckpt["names"], ckpt["meta"])
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    decoded = load_backend(export_tiny(weights, tmp_path / "dec"))
+    np.testing.assert_allclose(decoded(x.numpy())[0], expected, rtol=1e-3, atol=1e-2)
+    raw = load_backend(export_tiny(weights, tmp_path / "raw", raw=True))
+    np.testing.assert_allclose(np.array(raw.info.anchors), model.head.anchors.numpy())
+    got = decode_raw(raw(x.numpy()), raw.info.anchors, raw.info.stride)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-2)
