@@ -81,3 +81,47 @@ def test_cli_weights_flag_one_line_error(overfit_run, capsys):
     err = capsys.readouterr().err.strip()
     assert e.value.code == 1 and err == (f"edgeyolo: error: {best}: a tiny-yolo checkpoint, but --model yolov4s-mbv2; "
                                          "leave out --model to fine-tune it")
+
+
+def _backbone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k.startswith("backbone.") and v.is_floating_point()}
+
+
+def test_freeze_backbone_then_unfreeze(overfit_run, tiny_data, tmp_path, monkeypatch):
+    """Frozen for epoch 1: the backbone's weights and BN statistics are the start checkpoint's, the
+    rest learns; unfrozen for epoch 2: the backbone learns too. A resume inside the frozen
+    epochs equals a straight run."""
+    best = overfit_run / "weights" / "best.pt"
+    start = read_checkpoint(best)["model"]
+    kw = dict(model=None, weights=str(best), epochs=2, freeze_backbone=1)
+    monkeypatch.setattr(Trainer, "_train_epoch", _crash_at(1))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(train_config(tmp_path, tiny_data, name="frozen", **kw)).fit()
+    monkeypatch.undo()
+    after1 = read_checkpoint(tmp_path / "runs" / "frozen" / "weights" / "last.pt")["train_state"]["raw_model"]
+    backbone = _backbone(start)
+    assert any("running_mean" in k for k in backbone)
+    for k, v in backbone.items():
+        assert torch.equal(after1[k], v), k
+    assert not torch.equal(after1["head.m.0.weight"], start["head.m.0.weight"])
+    assert not torch.equal(after1["neck.layers.0.conv.weight"], start["neck.layers.0.conv.weight"])
+
+    resumed = Trainer.resume(tmp_path / "runs" / "frozen").fit()
+    straight = Trainer(train_config(tmp_path, tiny_data, name="straight", **kw)).fit()
+    a, b = (read_checkpoint(r / "weights" / "last.pt")["train_state"]["raw_model"] for r in (resumed, straight))
+    changed = [k for k, v in backbone.items() if not torch.equal(a[k], v)]
+    assert changed, "the backbone did not learn after it was unfrozen"
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_freeze_for_whole_run_keeps_backbone(overfit_run, tiny_data, tmp_path, capsys):
+    best = overfit_run / "weights" / "best.pt"
+    run = Trainer(train_config(tmp_path, tiny_data, model=None, weights=str(best), epochs=2,
+                               freeze_backbone=5)).fit()
+    assert "backbone frozen for epochs 1-2" in capsys.readouterr().out
+    end = read_checkpoint(run / "weights" / "last.pt")["train_state"]["raw_model"]
+    for k, v in _backbone(read_checkpoint(best)["model"]).items():
+        assert torch.equal(end[k], v), k
+    Trainer(train_config(tmp_path, tiny_data, epochs=1, freeze_backbone=1, name="random"))
+    assert "keeps a randomly initialised backbone fixed" in capsys.readouterr().out

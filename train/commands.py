@@ -21,6 +21,9 @@ import click
 @click.option("--weights", default=None,
               help="Fine-tune: start from an edgeyolo checkpoint (its model, anchors and every weight that fits; the "
                    "class outputs start afresh when --data has another class count).")
+@click.option("--freeze-backbone", type=click.IntRange(min=0), default=0, show_default=True, metavar="EPOCHS",
+              help="Keep the backbone's weights and BatchNorm statistics fixed for the first EPOCHS epochs while the "
+                   "neck and head learn (fine-tuning; >= --epochs: the whole run).")
 @click.option("--hyp", default=None, help="Hyperparameter YAML (any subset of train/hyp.scratch.yaml). "
               "Default: hyp.quick.yaml on the synthetic set, else the scratch defaults.")
 @click.option("--project", default="runs/train", show_default=True)

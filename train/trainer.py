@@ -24,6 +24,7 @@ from edgeyolo.models.pretrained import load_backbone_weights
 
 from .autoanchor import check_anchors
 from .ema import ModelEMA, unwrap
+from .finetune import set_frozen, transfer_weights
 from .hyp import load_hyp
 from .loss import YOLOLoss
 from .optim import build_optimizer, lr_lambda, warmup
@@ -53,6 +54,7 @@ class TrainConfig:
     workers: int = 2
     backbone_weights: str | None = None
     weights: str | None = None  # an edgeyolo checkpoint to start from (fine-tuning)
+    freeze_backbone: int = 0  # epochs with the backbone's weights and BN statistics fixed
     hyp: str | None = None
     project: str = "runs/train"
     name: str = "exp"
@@ -75,19 +77,6 @@ class TrainConfig:
         if self.model is None and not self.weights:
             filled["model"] = DEFAULT_MODEL
         return dataclasses.replace(self, **filled, cache=(self.data is None) if self.cache is None else self.cache)
-
-
-def transfer_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> str:
-    """Load every tensor of ``weights`` whose name and shape fit ``model`` (the class outputs do not
-    when the class count differs: they keep their fresh init). Returns what was loaded, in words."""
-    own = model.state_dict()
-    fits = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
-    if not fits:
-        raise ValueError(f"{source}: no tensor fits the model (another architecture?)")
-    model.load_state_dict(fits, strict=False)
-    fresh = [k for k in own if k not in fits]
-    detail = f"; initialised afresh: {', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''}" if fresh else ""
-    return f"fine-tuning from {source}: {len(fits)}/{len(own)} tensors loaded{detail}"
 
 
 def _select_device(spec: str, local_rank: int) -> torch.device:
@@ -153,11 +142,19 @@ class Trainer:
         self.stale, self.stopped_early = 0, False  # validations without improvement; saved, so a resume keeps counting
         if state is not None:
             self._load_state(state)
+        self.frozen = self.start_epoch < cfg.freeze_backbone
+        set_frozen(self.model.backbone, self.frozen)  # before DDP, which hooks only parameters that need grads
+        if cfg.freeze_backbone and not (cfg.weights or cfg.backbone_weights):
+            self._log(f"warning: --freeze-backbone {cfg.freeze_backbone} without --weights or --backbone-weights "
+                      "keeps a randomly initialised backbone fixed")
         if self.world > 1:
             if cfg.sync_bn:
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-            self.model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self._wrap_ddp()
+
+    def _wrap_ddp(self) -> None:
+        self.model = nn.parallel.DistributedDataParallel(
+            unwrap(self.model), device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _start_checkpoint(self) -> dict[str, Any]:
         """The ``--weights`` checkpoint; the run's model becomes that checkpoint's model."""
@@ -269,6 +266,8 @@ class Trainer:
                       f"{cfg.imgsz}, {cfg.epochs} epochs, device {self.device}) -> {self.run_dir}")
             if self.anchor_note:
                 self._log(self.anchor_note)
+            if self.frozen:
+                self._log(f"backbone frozen for epochs {self.start_epoch + 1}-{min(cfg.freeze_backbone, cfg.epochs)}")
         rows = [r for r in read_results(self.run_dir / "results.csv") if r["epoch"] < self.start_epoch]
         nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))
         # At least 100 warm-up iterations (YOLOv5), none when warmup_epochs is 0.
@@ -314,6 +313,13 @@ class Trainer:
         return build_dataloader(self.val_set, batch, self.cfg.workers, shuffle=False, distributed=False)
 
     def _train_epoch(self, epoch: int, nb: int, nw: int) -> np.ndarray:
+        frozen = epoch < self.cfg.freeze_backbone
+        if frozen != self.frozen:
+            self.frozen = frozen
+            set_frozen(unwrap(self.model).backbone, frozen)
+            if self.world > 1:
+                self._wrap_ddp()  # DDP only all-reduces the parameters that needed gradients when it was built
+            self._log(f"epoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}")
         cfg, hyp, model = self.cfg, self.hyp, self.model
         seed_everything(cfg.seed + 1000 * epoch + self.rank)
         # A fresh loader per epoch, seeded by epoch: a resumed run sees the same batches and
@@ -325,6 +331,8 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = hyp["lr0"] * self.lf(epoch)
         model.train()
+        if frozen:
+            unwrap(model).backbone.eval()  # BatchNorm keeps the statistics of the weights it starts from
         mloss = torch.zeros(3)
         bar = tqdm(enumerate(loader), total=len(loader), disable=not (self.main and cfg.progress),
                    bar_format="{l_bar}{bar:20}{r_bar}", leave=False)
