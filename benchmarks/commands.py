@@ -37,12 +37,32 @@ from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
               help="export cache (default ~/.cache/edgeyolo/bench)")
 @click.option("--name", default="exp", show_default=True, help="run name under runs/bench/")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="output folder (overrides --name)")
+@click.option("--budget-ms", type=float, default=None,
+              help="also name the most accurate cell whose p50 latency is within this many ms")
+@click.option("--min-map", type=float, default=None,
+              help="also name the fastest cell whose mAP@0.5:0.95 reaches this (percent, as the tables print it)")
+@click.option("--choose", "choose_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="BENCH.json: print the Pareto front of an earlier run (and the --budget-ms / --min-map answers) and exit")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A.json B.json: print two bench runs side by side (and write OUT/compare.md with --out) and exit")
 def bench(weights, models, formats, precisions, imgsz, batch, device, data, warmup, iters, end2end, threads, nc,
-          measure_map, map_images, calib_images, calib_method, int8_mode, cache_dir, name, out, compare) -> None:
+          measure_map, map_images, calib_images, calib_method, int8_mode, cache_dir, name, out, budget_ms, min_map,
+          choose_json, compare) -> None:
     """Latency, throughput, memory, size and mAP per (model, format, precision, size); a table,
-    bench.csv/json and pareto.png under runs/bench/NAME."""
+    bench.csv/json and pareto.png under runs/bench/NAME, and which cell to ship."""
+    from .choose import fastest_above, within_budget  # noqa: PLC0415 - validates before a long run
+    if budget_ms is not None:
+        within_budget([], budget_ms)
+    if min_map is not None:
+        fastest_above([], min_map)
+    if choose_json:
+        from .choose import ship_section  # noqa: PLC0415
+        from .results import read_json  # noqa: PLC0415
+        section = ship_section(read_json(choose_json)["cells"], budget_ms, min_map)
+        if not section:
+            raise ValueError(f"{choose_json}: no cell has both a latency and an mAP (random weights?): nothing to choose")
+        click.echo(section.rstrip())
+        return
     if compare:
         from .results import compare_table, read_json  # noqa: PLC0415
         a, b = (read_json(p) for p in compare)
@@ -63,7 +83,7 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
                      batch=batch, device=device, data=data, warmup=warmup, iters=iters, end2end=end2end, threads=threads,
                      nc=nc, measure_map=measure_map, map_images=map_images, calib_images=calib_images,
                      calib_method=calib_method, int8_mode=int8_mode, cache_dir=cache_dir, name=name, out=out,
-                     command="edgeyolo " + " ".join(sys.argv[1:]))
+                     command="edgeyolo " + " ".join(sys.argv[1:]), budget_ms=budget_ms, min_map=min_map)
     res = run_bench(o)
     click.echo(res["markdown"])
     click.echo(f"results: {res['dir']}/bench.csv, bench.json, bench.md, pareto.png")

@@ -53,6 +53,8 @@ class BenchOptions:
     conf: float = 0.25  # end-to-end NMS settings (detect's defaults)
     iou: float = 0.45
     command: str = ""
+    budget_ms: float | None = None  # answer "the most accurate cell within this p50" in bench.md
+    min_map: float | None = None  # answer "the fastest cell at this mAP@0.5:0.95 (percent)"
 
 
 def next_run_dir(root: Path, name: str) -> Path:
@@ -312,16 +314,21 @@ def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, An
             "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
             "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
             "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
-            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command}
+            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command,
+            "choose": {"budget_ms": o.budget_ms, "min_map": o.min_map}}
 
 
 def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict[str, Any], out: Path) -> dict[str, Any]:
+    from .choose import ship_section  # noqa: PLC0415
     from .pareto import plot_pareto  # noqa: PLC0415
     validate_rows(rows)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "bench.csv")
     write_json(rows, device, sett, out / "bench.json", out.name)
+    choose = sett.get("choose") or {}
     md = markdown_report(rows, device, sett, f"edgeyolo bench: {device_name(device)}")
+    ship = ship_section(rows, choose.get("budget_ms"), choose.get("min_map"))
+    md += f"\n{ship}" if ship else ""
     atomic_write_text(out / "bench.md", md)
     plot_pareto([r for r in rows if r["status"] == "ok"], out / "pareto.png", title=device_name(device))
     return {"dir": out, "rows": rows, "device": device, "settings": sett, "markdown": md}
