@@ -42,3 +42,29 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
     torch.save(torch.nn.Linear(2, 2), pickled)  # a whole pickled module: refused by weights_only
     with pytest.raises(ValueError, match="module.pt: not a readable checkpoint"):
         read_checkpoint(pickled)
+
+
+def test_info_describes_a_checkpoint_and_an_artifact(overfit_run, tmp_path, capsys):
+    from edgeyolo.cli import main
+    from edgeyolo.models.summary import count_params
+    from runtime_helpers import export_tiny
+
+    last = overfit_run / "weights" / "last.pt"
+    main(["info", "--weights", str(last)])
+    out = capsys.readouterr().out.splitlines()
+    ckpt = read_checkpoint(last)
+    assert out[0] == f"{last}: tiny-yolo, 4 classes (motorcycle, car, bus, truck)"
+    assert out[1].startswith(f"trained: epoch 30 at 96 px, {ckpt['meta']['date']}; val mAP50 {ckpt['meta']['mAP50']:.3f}")
+    anchors = ckpt["model"]["head.anchors"]
+    assert out[2] == "anchors (px): " + " | ".join(
+        f"P{3 + i} " + " ".join(f"{w:g},{h:g}" for w, h in level.tolist()) for i, level in enumerate(anchors))
+    assert out[3] == "training state: 30/30 epochs (finished)"
+    _, params = count_params(load_model(last)[0])
+    assert f"({params:,} parameters)" in out[-1] and "GFLOPs" in out[-1]
+
+    main(["info", "--weights", str(export_tiny(overfit_run / "weights" / "best.pt", tmp_path / "onnx"))])
+    text = capsys.readouterr().out
+    assert "    format: onnx" in text and "     names: ['motorcycle', 'car', 'bus', 'truck']" in text
+    with pytest.raises(SystemExit):
+        main(["info", "--weights", str(last), "--model", "yolov4s-mbv2"])
+    assert "--weights describes that file: leave out --model" in capsys.readouterr().err
