@@ -34,6 +34,15 @@ def test_finetune_same_classes_starts_from_every_weight(overfit_run, tiny_data, 
     assert read_checkpoint(run / "weights" / "last.pt")["meta"]["model"] == "tiny-yolo"
 
 
+def test_finetune_renamed_classes_are_noted(overfit_run, tiny_data, tmp_path, capsys):
+    root = tmp_path / "renamed"
+    shutil.copytree(tiny_data.parent, root)
+    (root / "data.yaml").write_text((root / "data.yaml").read_text().replace("  - truck", "  - van"))
+    Trainer(train_config(tmp_path, root / "data.yaml", model=None, weights=str(overfit_run / "weights" / "best.pt")))
+    assert ("was trained on classes motorcycle, car, bus, truck; --data names motorcycle, car, bus, van: each class "
+            "output starts from the checkpoint's class at its index") in capsys.readouterr().out
+
+
 def test_finetune_new_class_count_reinitialises_only_class_outputs(overfit_run, tiny_data, tmp_path, capsys):
     best = overfit_run / "weights" / "best.pt"
     source = read_checkpoint(best)["model"]

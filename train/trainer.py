@@ -117,6 +117,9 @@ class Trainer:
         model = build_model(arch, nc=len(self.names))
         if start is not None:
             self._log(transfer_weights(model, start["model"], cfg.weights))
+            if list(start["names"]) != self.names and len(start["names"]) == len(self.names):
+                self._log(f"note: {cfg.weights} was trained on classes {', '.join(start['names'])}; --data names "
+                          f"{', '.join(self.names)}: each class output starts from the checkpoint's class at its index")
         if cfg.backbone_weights and state is None:
             n = load_backbone_weights(model, cfg.backbone_weights)
             self._log(f"loaded {n} backbone tensors from {cfg.backbone_weights}")
