@@ -203,9 +203,6 @@ class Trainer:
         self.start_epoch = int(state["epoch"]) + 1
         self.best_fitness, self.last_opt_step = float(state["best_fitness"]), int(state["last_opt_step"])
         self.stale = int(state.get("stale", 0))  # checkpoints from before early stopping was saved: 0
-        for m in (self.model, self.ema.ema if self.ema is not None else None):
-            if m is not None:  # the loaded anchors (autoanchor's, if it changed them) into the config too
-                m.set_anchors(m.head.anchors.clone())
 
     def _save(self, epoch: int, result: ValResult | None, is_best: bool) -> None:
         """last.pt every epoch (with the training state); best.pt when validation fitness improves."""
