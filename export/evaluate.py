@@ -37,6 +37,7 @@ def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: s
                  max_images: int | None = None) -> MapResult:
     """mAP of ``runner`` (decoded (B, N, 5 + nc) output) on ``split`` of ``data``, in the
     letterboxed image's pixels (IoU is unchanged by the letterbox's uniform scale and shift)."""
+    from edgeyolo.ops.boxes import clip_to_content  # noqa: PLC0415
     from edgeyolo.ops.metrics import DetectionEvaluator  # noqa: PLC0415
     from edgeyolo.ops.nms import non_max_suppression  # noqa: PLC0415
 
@@ -47,11 +48,12 @@ def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: s
     ev = DetectionEvaluator(nc)
     n = len(ds) if max_images is None else min(len(ds), max_images)
     for i in range(n):
-        img, labels, _, _ = ds[i]
+        img, labels, _, shapes = ds[i]
         pred = runner(to_float(img.numpy()))[0]
         if pred.ndim != 3 or pred.shape[-1] != nc + 5:
             raise ValueError(f"mAP needs the decoded (B, N, {nc + 5}) output, got {pred.shape} (--raw or --nms?)")
         det = non_max_suppression(torch.from_numpy(pred), CONF_THRES, IOU_THRES)[0].numpy()
+        det[:, :4] = clip_to_content(det[:, :4], img.shape[1:], *shapes)  # as scoring in the original pixels would
         ev.update(det, labels_to_xyxy(labels.numpy(), img.shape[2], img.shape[1]))
     m = ev.compute()
     return MapResult(float(np.nan_to_num(m.map)), float(np.nan_to_num(m.map50)), n, ev)

@@ -27,3 +27,9 @@ def labelled_images(data_yaml: Path, split: str = "val") -> list[tuple[Path, np.
         rows = np.loadtxt(lb, ndmin=2).reshape(-1, 5) if lb.is_file() and lb.read_text().strip() else np.zeros((0, 5))
         out.append((im, rows))
     return out
+
+
+def gt_pixels(labels: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n, 5) ``cls cx cy w h`` normalised labels -> (n, 5) ``cls x1 y1 x2 y2`` in an image's pixels."""
+    cx, cy, bw, bh = labels[:, 1] * w, labels[:, 2] * h, labels[:, 3] * w, labels[:, 4] * h
+    return np.concatenate([labels[:, :1], np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)], 1)

@@ -243,3 +243,19 @@ def test_hyp_defaults_and_validation(tmp_path):
             load_hyp(f)
     with pytest.raises(ValueError, match="no such hyperparameter file"):
         load_hyp(tmp_path / "missing.yaml")
+
+
+def test_focal_bce_is_torchvision_focal_loss_and_keeps_pos_weight(hyp):
+    """With pos_weight 1 the focal BCE equals torchvision's sigmoid_focal_loss (alpha 0.25); a
+    pos_weight != 1 (cls_pw / obj_pw) scales the positive terms as YOLOv5's FocalLoss does."""
+    from torchvision.ops import sigmoid_focal_loss
+
+    loss = YOLOLoss(Tiny(nc=2), {**hyp, "fl_gamma": 1.5}, imgsz=256)
+    g = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(1000, generator=g) * 3, (torch.rand(1000, generator=g) > 0.7).float()
+    torch.testing.assert_close(loss._bce(logits, target, 1.0),
+                               sigmoid_focal_loss(logits, target, alpha=0.25, gamma=1.5, reduction="mean"))
+    pos, neg = target == 1, target == 0
+    per = sigmoid_focal_loss(logits, target, alpha=0.25, gamma=1.5, reduction="none")
+    expected = (3.0 * per[pos].sum() + per[neg].sum()) / len(per)  # pos_weight multiplies the BCE of positives
+    torch.testing.assert_close(loss._bce(logits, target, 3.0), expected)

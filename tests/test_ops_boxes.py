@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from edgeyolo.data.letterbox import letterbox
-from edgeyolo.ops.boxes import box_iou, clip_boxes, scale_boxes, xywh2xyxy, xywhn2xyxy, xyxy2xywh
+from edgeyolo.ops.boxes import box_iou, clip_boxes, clip_to_content, scale_boxes, xywh2xyxy, xywhn2xyxy, xyxy2xywh
 
 
 def _rand_xywh(n: int, seed: int = 0) -> np.ndarray:
@@ -96,7 +96,44 @@ def test_value_errors():
         clip_boxes(np.zeros((1, 4)), (0, 10))
     with pytest.raises(ValueError, match=r"img0_shape must be \(h, w\) with positive sides"):
         scale_boxes((320, 320), np.zeros((1, 4)), (-1, 10))
-    with pytest.raises(ValueError, match="ratio_pad gain must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"ratio_pad gains must be > 0, got \(0, 0\)"):
         scale_boxes((320, 320), np.zeros((1, 4)), (10, 10), ratio_pad=((0, 0), (0, 0)))
     with pytest.raises(ValueError, match=r"box_iou takes \(N, 4\) and \(M, 4\)"):
         box_iou(np.zeros((2, 2, 4)), np.zeros((2, 4)))
+
+
+def test_clip_to_content_is_the_clip_of_scale_boxes():
+    # 200x400 (h, w) into 320x320: gain 0.8, content x 0..320, y 80..240
+    out = clip_to_content(np.array([[-10.0, 70.0, 330.0, 250.0], [10.0, 100.0, 50.0, 120.0]]), (320, 320), (200, 400))
+    np.testing.assert_allclose(out, [[0.0, 80.0, 320.0, 240.0], [10.0, 100.0, 50.0, 120.0]])
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-60, 380, (500, 2, 2))
+    boxes = np.concatenate([xy.min(1), xy.max(1)], 1)
+    ratio_pad = ((0.8, 0.7995), (0.5, 80.0))  # per-axis gains, as the loader records them
+    np.testing.assert_allclose(scale_boxes((320, 320), clip_to_content(boxes, (320, 320), (200, 400), ratio_pad),
+                                           (200, 400), ratio_pad),
+                               scale_boxes((320, 320), boxes, (200, 400), ratio_pad), atol=1e-9)
+    assert isinstance(clip_to_content(torch.tensor(boxes), (320, 320), (200, 400)), torch.Tensor)
+
+
+def test_dataset_labels_map_back_exactly_on_a_coco_shaped_image(tmp_path):
+    """A 427x640 image at 320: the loader's x and y gains differ by the rounding of the resized
+    height; mapping a label back with one gain for both axes moved x by ~1.5 px."""
+    import cv2
+    from edgeyolo.data import DetectionDataset
+
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "images" / split / "a.png"), np.full((427, 640, 3), 90, np.uint8))
+        box = np.array([10.0, 40.0, 630.0, 400.0])  # x1 y1 x2 y2 in the original pixels
+        cx, cy, w, h = xyxy2xywh(box) / np.array([640, 427, 640, 427])
+        (tmp_path / "labels" / split / "a.txt").write_text(f"0 {cx} {cy} {w} {h}\n")
+    (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [car]\n")
+    ds = DetectionDataset(tmp_path / "data.yaml", "val", 320, augment=False)
+    img, labels, _, shapes = ds[0]
+    (rh, rw), _ = shapes[1]
+    assert rh != rw
+    hh, ww = img.shape[1:]
+    lb = xywh2xyxy(labels[:, 2:].numpy() * np.array([ww, hh, ww, hh]))
+    np.testing.assert_allclose(scale_boxes((hh, ww), lb, shapes[0], shapes[1])[0], box, atol=1e-3)

@@ -23,7 +23,7 @@ from edgeyolo.runtime.backends import load_backend
 from edgeyolo.runtime.detector import Detector
 from edgeyolo.runtime.info import DECODED, EFFICIENT_NMS, ONNX_NMS, RAW, ModelInfo
 from edgeyolo.runtime.processing import decode_raw, postprocess, preprocess
-from runtime_helpers import export_tiny, labelled_images
+from runtime_helpers import export_tiny, gt_pixels, labelled_images
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_MODULES = sorted(f"edgeyolo.runtime.{p.stem}" for p in (ROOT / "edgeyolo" / "runtime").glob("*.py")
@@ -189,8 +189,7 @@ def test_runtime_map_matches_edgeyolo_val(trained, onnx_models, overfit_data, tm
     for path, labels in labelled_images(overfit_data, "train"):
         im = cv2.imread(str(path))
         h, w = im.shape[:2]
-        gts = np.concatenate([labels[:, :1], np.stack([(labels[:, 1] - labels[:, 3] / 2) * w, (labels[:, 2] - labels[:, 4] / 2) * h,
-                                                        (labels[:, 1] + labels[:, 3] / 2) * w, (labels[:, 2] + labels[:, 4] / 2) * h], 1)], 1)
+        gts = gt_pixels(labels, w, h)
         ev_rt.update(det([im])[0], gts)
         mine = [d for d in val_dets if str(d["image_id"]) == path.stem.lstrip("0") or d["image_id"] == path.stem
                 or d["image_id"] == int(path.stem)]

@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torchvision.ops import sigmoid_focal_loss
 
 
 BALANCE_3 = (4.0, 1.0, 0.4)  # objectness weight per level P3, P4, P5 (small objects count more)
+FOCAL_ALPHA = 0.25  # YOLOv5 FocalLoss alpha
 _OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32)  # own cell, l, u, r, d
 _G = 0.5  # neighbour-cell rule: a centre within 0.5 of a cell edge also trains the cell beyond it
 
@@ -107,12 +107,16 @@ class YOLOLoss:
 
     def _bce(self, logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
         """Mean BCE-with-logits; focal (YOLOv5's FocalLoss, alpha 0.25) when fl_gamma > 0."""
-        if self.fl_gamma > 0:
-            # torchvision's sigmoid_focal_loss has no pos_weight; YOLOv5's FocalLoss wraps a BCE
-            # with pos_weight 1 in the scratch hyps, which is what this matches.
-            return sigmoid_focal_loss(logits, target, alpha=0.25, gamma=self.fl_gamma, reduction="mean")
         pw = torch.tensor([pos_weight], device=logits.device, dtype=logits.dtype)
-        return nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)
+        if self.fl_gamma <= 0:
+            return nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)
+        # YOLOv5's FocalLoss, written out: torchvision's sigmoid_focal_loss has no pos_weight, and
+        # a hyp with cls_pw / obj_pw != 1 must keep its weight under focal loss too.
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pw, reduction="none")
+        p = logits.sigmoid()
+        p_t = target * p + (1 - target) * (1 - p)
+        alpha_t = target * FOCAL_ALPHA + (1 - target) * (1 - FOCAL_ALPHA)
+        return (bce * alpha_t * (1 - p_t) ** self.fl_gamma).mean()
 
     def anchors_grid(self) -> torch.Tensor:
         """(nl, na, 2) anchors in grid units of their level (read at each call: autoanchor may change them)."""

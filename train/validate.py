@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from edgeyolo.atomic import atomic_write_text
-from edgeyolo.ops.boxes import scale_boxes, xywh2xyxy
+from edgeyolo.ops.boxes import clip_boxes, clip_to_content, scale_boxes, xywh2xyxy
 from edgeyolo.ops.confusion import ConfusionMatrix
 from edgeyolo.ops.metrics import DetectionEvaluator, DetectionMetrics
 from edgeyolo.ops.nms import non_max_suppression
@@ -144,6 +144,9 @@ def _score(forward: Forward, loader: Any, names: list[str], device: torch.device
             lb = targets[targets[:, 0] == i, 1:].numpy()
             gts = np.concatenate([lb[:, :1], xywh2xyxy(lb[:, 1:5] * np.array([w, h, w, h], dtype=np.float32))], 1)
             det_np = det.cpu().numpy()
+            # clipped to the image inside the letterbox, as the original-pixel boxes of --save-json are
+            det_np[:, :4] = (clip_to_content(det_np[:, :4], (h, w), *shapes[i]) if shapes[i] is not None
+                             else clip_boxes(det_np[:, :4], (h, w)))
             evaluator.update(det_np, gts)
             confusion.update(det_np, gts)
             n_labels += len(gts)

@@ -89,30 +89,57 @@ def clip_boxes(boxes: B, shape: Sequence[int]) -> B:
     return out
 
 
-def scale_boxes(img1_shape: Sequence[int], boxes: B, img0_shape: Sequence[int],
-                ratio_pad: tuple[tuple[float, float], tuple[float, float]] | None = None) -> B:
-    """Map (..., 4) xyxy boxes from a letterboxed image of ``img1_shape`` = (h1, w1) back to the
-    original image of ``img0_shape`` = (h0, w0), and clip them to it (YOLOv5's ``scale_boxes``).
-
-    ``ratio_pad = ((rh, rw), (pad_w, pad_h))`` as the data loader records it (``rh`` is used as the
-    single gain, letterbox keeps the aspect ratio); if None both are recomputed from the shapes the
-    way ``edgeyolo.data.letterbox`` computes them (centred padding).
-    """
-    _check_boxes(boxes)
+def _gain_pad(img1_shape: Sequence[int], img0_shape: Sequence[int],
+              ratio_pad: tuple[tuple[float, float], tuple[float, float]] | None
+              ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((gain_x, gain_y), (pad_w, pad_h)) of a letterbox from ``img0_shape`` into ``img1_shape``."""
     for name, s in (("img1_shape", img1_shape), ("img0_shape", img0_shape)):
         if len(s) < 2 or s[0] <= 0 or s[1] <= 0:
             raise ValueError(f"{name} must be (h, w) with positive sides, got {tuple(s)}")
     if ratio_pad is None:
         gain = min(img1_shape[0] / img0_shape[0], img1_shape[1] / img0_shape[1])
-        pad = ((img1_shape[1] - img0_shape[1] * gain) / 2, (img1_shape[0] - img0_shape[0] * gain) / 2)
-    else:
-        gain, pad = ratio_pad[0][0], ratio_pad[1]
-        if gain <= 0:
-            raise ValueError(f"ratio_pad gain must be > 0, got {gain}")
+        return (gain, gain), ((img1_shape[1] - img0_shape[1] * gain) / 2, (img1_shape[0] - img0_shape[0] * gain) / 2)
+    (rh, rw), pad = ratio_pad
+    if rh <= 0 or rw <= 0:
+        raise ValueError(f"ratio_pad gains must be > 0, got {(rh, rw)}")
+    return (float(rw), float(rh)), (float(pad[0]), float(pad[1]))
+
+
+def scale_boxes(img1_shape: Sequence[int], boxes: B, img0_shape: Sequence[int],
+                ratio_pad: tuple[tuple[float, float], tuple[float, float]] | None = None) -> B:
+    """Map (..., 4) xyxy boxes from a letterboxed image of ``img1_shape`` = (h1, w1) back to the
+    original image of ``img0_shape`` = (h0, w0), and clip them to it (YOLOv5's ``scale_boxes``).
+
+    ``ratio_pad = ((rh, rw), (pad_w, pad_h))`` as the data loader records it; if None both are
+    recomputed from the shapes the way ``edgeyolo.data.letterbox`` computes them (centred
+    padding). x is divided by ``rw`` and y by ``rh``: the loader's two gains differ by the rounding
+    of the resized side, and YOLOv5's single gain (``rh`` for both) moves x by up to ~1.5 px on a
+    640x427 COCO image at 320.
+    """
+    _check_boxes(boxes)
+    (gx, gy), pad = _gain_pad(img1_shape, img0_shape, ratio_pad)
     out = _copy(boxes)
-    out[..., 0::2] = (out[..., 0::2] - pad[0]) / gain
-    out[..., 1::2] = (out[..., 1::2] - pad[1]) / gain
+    out[..., 0::2] = (out[..., 0::2] - pad[0]) / gx
+    out[..., 1::2] = (out[..., 1::2] - pad[1]) / gy
     return clip_boxes(out, img0_shape)
+
+
+def clip_to_content(boxes: B, img1_shape: Sequence[int], img0_shape: Sequence[int],
+                    ratio_pad: tuple[tuple[float, float], tuple[float, float]] | None = None) -> B:
+    """Clip (..., 4) xyxy boxes in a letterboxed image of ``img1_shape`` = (h1, w1) to the area the
+    original image of ``img0_shape`` = (h0, w0) covers in it (the padding excluded): the clip of
+    :func:`scale_boxes`, without leaving the letterboxed pixels. Scoring in letterboxed pixels
+    must clip like this, or a box that runs into the padding loses IoU the original image's box
+    would not (``ratio_pad`` as in :func:`scale_boxes`)."""
+    _check_boxes(boxes)
+    (gx, gy), (px, py) = _gain_pad(img1_shape, img0_shape, ratio_pad)
+    x1, y1, x2, y2 = px, py, px + img0_shape[1] * gx, py + img0_shape[0] * gy
+    out = _copy(boxes)
+    if _is_numpy(out):
+        out[..., 0::2], out[..., 1::2] = out[..., 0::2].clip(x1, x2), out[..., 1::2].clip(y1, y2)
+    else:
+        out[..., 0::2], out[..., 1::2] = out[..., 0::2].clamp(x1, x2), out[..., 1::2].clamp(y1, y2)
+    return out
 
 
 def box_area(boxes: B) -> B:
