@@ -143,3 +143,32 @@ def test_cli_check_report_counts_and_exit(bad_set: Path, capsys: pytest.CaptureF
     captured = capsys.readouterr()
     assert e.value.code == 1 and "val: 1 images, 0 usable" in captured.out
     assert captured.err.strip() == f"edgeyolo: error: {bad_set / 'data.yaml'}: no usable image in split val"
+
+
+def test_images_readers_accept_are_kept(tmp_path: Path) -> None:
+    """A JPEG with bytes after its end-of-image marker, a BOM before the first label row, and an
+    image over PIL's decompression-bomb limit (a large aerial tile) are all usable data."""
+    from edgeyolo.data.labels import check_image
+
+    jpg = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].tobytes()
+    _write(tmp_path, "train", "padded", GOOD, img=jpg + b"\x00" * 16)
+    _write(tmp_path, "train", "bom", "\ufeff" + GOOD + "1 0.2 0.2 0.1 0.1\n")
+    _write(tmp_path, "val", "v", GOOD)
+    scan = scan_split(load_data_config(_yaml(tmp_path)), "train", use_cache=False, log=False)
+    assert scan.problems == [] and len(scan.im_files) == 2
+    assert sorted(len(lb) for lb in scan.labels) == [1, 2]
+
+    big = tmp_path / "tile.png"  # 13000 x 14000: PIL refuses to open it by default (> 2 x 89 Mpx)
+    from PIL import Image
+    Image.new("L", (14000, 13000)).save(big, compress_level=1)
+    limit = Image.MAX_IMAGE_PIXELS
+    assert check_image(big) == ((13000, 14000), None)
+    assert Image.MAX_IMAGE_PIXELS == limit  # PIL's guard is back for everything else
+
+
+def test_mosaic_refuses_an_odd_size(tmp_path: Path) -> None:
+    _write(tmp_path, "train", "a", GOOD)
+    _write(tmp_path, "val", "v", GOOD)
+    with pytest.raises(ValueError, match="imgsz 97: mosaic augmentation needs an even image size"):
+        DetectionDataset(_yaml(tmp_path), "train", 97, augment=True)
+    assert len(DetectionDataset(_yaml(tmp_path), "train", 97, augment=True, hyp={"mosaic": 0.0})) == 1

@@ -119,3 +119,30 @@ def test_cli(coco: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as e:
         main(["data", "coco", "--ann", str(ann), "--images", str(images), "--out", str(out), "--classes", "lorry"])
     assert e.value.code == 1 and "edgeyolo: error:" in capsys.readouterr().err
+
+
+def test_converting_in_place_keeps_the_images(coco: tuple[Path, Path], tmp_path: Path) -> None:
+    """YOLOv5's layout converts into the folder that holds the images (coco/images/val2017 with
+    --out coco): the images must survive, in every mode."""
+    ann, images = coco
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    in_place = root / "images" / "val2017"
+    images.rename(in_place)
+    before = (in_place / "000000000001.jpg").read_bytes()
+    for mode in ("symlink", "hardlink", "copy"):
+        r = convert_coco(ann, in_place, root, mode=mode)
+        img = in_place / "000000000001.jpg"
+        assert not img.is_symlink() and img.read_bytes() == before, mode
+        assert r.images == 3 and cv2.imread(str(img)) is not None
+
+
+def test_split_names_train_and_val_never_overlap(coco: tuple[Path, Path], tmp_path: Path) -> None:
+    """COCO 2014's trainval35k is a training split: it must not also be listed as val."""
+    ann, images = coco
+    out = tmp_path / "out"
+    convert_coco(ann, images, out, split="trainval35k")
+    convert_coco(ann, images, out, split="minival2014")
+    cfg = load_data_config(out / "data.yaml")
+    assert cfg.train == [(out / "images/trainval35k").resolve()]
+    assert cfg.val == [(out / "images/minival2014").resolve()]

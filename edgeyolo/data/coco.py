@@ -137,7 +137,10 @@ def _read_coco(ann: Path) -> dict[str, Any]:
 
 def _place_image(src: Path, dst: Path, mode: str) -> None:
     """Link or copy ``src`` to ``dst``; a link that cannot be made (other filesystem, no
-    permission) falls back to a copy."""
+    permission) falls back to a copy. A ``dst`` that is ``src`` itself (converting in place, YOLOv5's
+    ``coco/images/val2017`` layout) is left alone: unlinking it would delete the image."""
+    if not dst.is_symlink() and dst.exists() and dst.resolve() == src.resolve():
+        return
     if dst.is_symlink() or dst.exists():
         dst.unlink()
     try:
@@ -160,7 +163,8 @@ def write_data_yaml(out: Path, names: list[str]) -> Path:
     check_existing_names(out, names)
     splits = sorted(p.name for p in (out / "images").iterdir() if p.is_dir())
     train = [s for s in splits if "train" in s] or splits
-    val = [s for s in splits if "val" in s] or [s for s in splits if s not in train] or train
+    # not a train split again: COCO 2014's trainval35k is training data, minival2014 the val split
+    val = [s for s in splits if "val" in s and s not in train] or [s for s in splits if s not in train] or train
     test = [s for s in splits if "test" in s and s not in train + val]
     data: dict[str, Any] = {"train": _one_or_list(train), "val": _one_or_list(val)}
     if test:

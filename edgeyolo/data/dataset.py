@@ -61,6 +61,10 @@ class DetectionDataset(Dataset):
         self.split, self.imgsz, self.augment, self.rect, self.stride = split, int(imgsz), augment, rect, stride
         self.hyp = {**DEFAULT_HYP, **{k: float(v) for k, v in (hyp or {}).items() if k in DEFAULT_HYP}}
         self.mosaic = augment and not rect  # rect batches need whole images of a known shape
+        if self.mosaic and self.hyp["mosaic"] > 0 and self.imgsz % 2:
+            # a mosaic is cropped by imgsz // 2 on each side of its 2 x imgsz canvas: an odd size comes
+            # out one pixel short, and such a batch cannot be stacked with letterboxed images
+            raise ValueError(f"imgsz {self.imgsz}: mosaic augmentation needs an even image size")
         self.mosaic_border = (-self.imgsz // 2, -self.imgsz // 2)
         self.names, self.nc = list(self.config.names), self.config.nc
 

@@ -6,6 +6,8 @@ are dropped and bad images skipped; each problem becomes a :class:`Problem` with
 """
 from __future__ import annotations
 
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,24 @@ class ImageCheck:
     label_found: bool
 
 
+JPEG_TAIL = 1024  # bytes at the end of a JPEG searched for its end-of-image marker
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _header(img_path: Path) -> tuple[int, int, str, int]:
+    """(w, h, format, EXIF orientation) from the header; PIL's verify checks the rest it can
+    without decoding pixels (PNG chunk CRCs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # headers only: no pixels decoded
+        with Image.open(img_path) as im:
+            w, h = im.size
+            fmt = (im.format or "").lower()
+            orientation = im.getexif().get(0x0112, 1)
+        with Image.open(img_path) as im:
+            im.verify()
+    return w, h, fmt, orientation
+
+
 def check_image(img_path: Path) -> tuple[tuple[int, int], str | None]:
     """-> ((h, w), None) for a readable image, or ((0, 0), reason) when it must be skipped.
 
@@ -53,17 +73,24 @@ def check_image(img_path: Path) -> tuple[tuple[int, int], str | None]:
     if not img_path.is_file():
         return (0, 0), "image not found"
     try:
-        with Image.open(img_path) as im:  # parses the header only
-            w, h = im.size
-            fmt = (im.format or "").lower()
-            orientation = im.getexif().get(0x0112, 1)
+        try:
+            w, h, fmt, orientation = _header(img_path)
+        except Image.DecompressionBombError:
+            # PIL's guard against huge images (> ~179 Mpx) while only headers are read: a large
+            # aerial tile is a normal image here, which OpenCV reads (its own limit is 1 Gpx).
+            with _PIL_LIMIT_LOCK:
+                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    w, h, fmt, orientation = _header(img_path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = limit
         if fmt in ("jpeg", "mpo"):
             with open(img_path, "rb") as f:
-                f.seek(-2, 2)
-                if f.read() != b"\xff\xd9":
+                f.seek(max(f.seek(0, 2) - JPEG_TAIL, 0))
+                # the end-of-image marker, possibly followed by padding some cameras and editors add
+                # (OpenCV and PIL read those files; YOLOv5 keeps them too)
+                if b"\xff\xd9" not in f.read():
                     return (0, 0), "truncated JPEG (no end-of-image marker)"
-        with Image.open(img_path) as im:
-            im.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         return (0, 0), f"unreadable image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})"
     if orientation in (5, 6, 7, 8):  # rotated 90 degrees: OpenCV applies EXIF rotation on read
@@ -140,7 +167,7 @@ def check_image_label(img_path: Path, label_path: Path, nc: int) -> ImageCheck:
     if not label_path.is_file():
         return ImageCheck(np.zeros((0, 5), dtype=np.float32), shape, [], False)
     try:
-        text = label_path.read_text(encoding="utf-8")
+        text = label_path.read_text(encoding="utf-8-sig")  # -sig: a BOM (Windows editors) is not row 1's text
     except (OSError, UnicodeDecodeError) as e:
         msg = f"unreadable label file ({type(e).__name__})"
         return ImageCheck(None, shape, [Problem(str(label_path), 0, msg, "skipped image")], True)

@@ -24,7 +24,7 @@ from .config import DataConfig, img2label_path
 from .labels import ImageCheck, Problem, check_image_label
 
 LOGGER = logging.getLogger("edgeyolo.data")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: padded JPEGs, BOM label files and huge images are kept (they were skipped)
 MAX_LOGGED_PROBLEMS = 20
 
 
