@@ -42,6 +42,8 @@ def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: s
     from edgeyolo.ops.nms import non_max_suppression  # noqa: PLC0415
 
     from .images import dataset, to_float
+    from .runtime import fit_batch
+    runner = fit_batch(runner)  # images go one by one: a static-batch artifact pads them
     ds = dataset(data, split, imgsz)
     if ds.nc != nc:
         raise ValueError(f"{data}: {ds.nc} classes, the model has {nc}")

@@ -12,7 +12,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .onnx_export import OUTPUT_NAME
+from .onnx_export import OUTPUT_NAME, set_metadata
+
+# The in-graph NMS settings: detect's defaults (conf 0.25, IoU 0.45) and the runtime's max_det
+CONF_THRES, IOU_THRES, MAX_DET = 0.25, 0.45, 300
 
 
 def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
@@ -53,11 +56,28 @@ def _boxes_scores(model: onnx.ModelProto, nc: int, prefix: str) -> tuple[str, st
     return prefix + "boxes", prefix + "scores"
 
 
-def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25, iou_thres: float = 0.45,
-                 max_det_per_class: int = 100) -> onnx.ModelProto:
-    """Append ONNX NonMaxSuppression (opset >= 11); modifies and returns ``model``."""
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+
+
+def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_THRES, iou_thres: float = IOU_THRES,
+                 max_det_per_class: int = MAX_DET) -> onnx.ModelProto:
+    """Append ONNX NonMaxSuppression (opset >= 11); modifies and returns ``model``.
+
+    ONNX's NonMaxSuppression bounds boxes per class only: ``max_det_per_class`` is the runtime's
+    per-image ``max_det`` (300), so no class loses a box the PyTorch path (per-class NMS, then the
+    best ``max_det`` of the image) keeps; the runtime applies that total after it. The thresholds
+    are recorded in the metadata (``nms``): boxes under ``conf_thres`` are gone from this graph."""
     g, p = model.graph, "nms_"
     boxes, scores = _boxes_scores(model, nc, p)
+    new_axes = _opset(model) >= 13  # Unsqueeze takes its axes as an input from opset 13, an attribute before
+
+    def unsqueeze(x: str, y: str) -> onnx.NodeProto:
+        if new_axes:
+            return helper.make_node("Unsqueeze", [x, p + "ax1"], [y])
+        return helper.make_node("Unsqueeze", [x], [y], axes=[1])
+    if new_axes:
+        _const(g, p + "ax1", np.array([1], np.int64))
     g.node.extend([
         helper.make_node("Transpose", [scores], [p + "scores_t"], perm=[0, 2, 1]),  # (B, nc, N)
         helper.make_node("NonMaxSuppression",
@@ -67,25 +87,27 @@ def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25, iou_
         helper.make_node("Gather", [p + "sel", _const(g, p + "i0", np.array(0, np.int64))], [p + "b"], axis=1),
         helper.make_node("Gather", [p + "sel", _const(g, p + "i1", np.array(1, np.int64))], [p + "c"], axis=1),
         helper.make_node("Gather", [p + "sel", _const(g, p + "i2", np.array(2, np.int64))], [p + "i"], axis=1),
-        helper.make_node("Unsqueeze", [p + "b", _const(g, p + "ax1", np.array([1], np.int64))], [p + "b1"]),
-        helper.make_node("Unsqueeze", [p + "i", p + "ax1"], [p + "i1_"]),
+        unsqueeze(p + "b", p + "b1"),
+        unsqueeze(p + "i", p + "i1_"),
         helper.make_node("Concat", [p + "b1", p + "i1_"], [p + "bi"], axis=1),  # (K, 2)
         helper.make_node("GatherND", [boxes, p + "bi"], [p + "kboxes"]),  # (K, 4)
         helper.make_node("GatherND", [p + "scores_t", p + "sel"], [p + "kscores"]),  # (K,)
-        helper.make_node("Unsqueeze", [p + "kscores", p + "ax1"], [p + "kscores1"]),
+        unsqueeze(p + "kscores", p + "kscores1"),
         helper.make_node("Cast", [p + "b1"], [p + "bf"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", [p + "c", p + "ax1"], [p + "c1"]),
+        unsqueeze(p + "c", p + "c1"),
         helper.make_node("Cast", [p + "c1"], [p + "cf"], to=TensorProto.FLOAT),
         helper.make_node("Concat", [p + "bf", p + "kboxes", p + "kscores1", p + "cf"], [OUTPUT_NAME], axis=1),
     ])
     g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["num_dets", 7]))
+    set_metadata(model, {"nms": {"conf": conf_thres, "iou": iou_thres, "max_det_per_class": max_det_per_class}})
     onnx.checker.check_model(model)
     return model
 
 
-def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25, iou_thres: float = 0.45,
-                      max_det: int = 100) -> onnx.ModelProto:
-    """Append TensorRT's EfficientNMS_TRT plugin node; modifies and returns ``model``."""
+def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_THRES, iou_thres: float = IOU_THRES,
+                      max_det: int = MAX_DET) -> onnx.ModelProto:
+    """Append TensorRT's EfficientNMS_TRT plugin node; modifies and returns ``model``. ``max_det``
+    bounds the boxes of an image (all classes), as the runtime's PyTorch-equivalent path does."""
     g, p = model.graph, "enms_"
     boxes, scores = _boxes_scores(model, nc, p)
     outs = ["num_dets", "det_boxes", "det_scores", "det_classes"]
@@ -103,4 +125,5 @@ def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = 0.25,
         helper.make_tensor_value_info("det_scores", TensorProto.FLOAT, [b, max_det]),
         helper.make_tensor_value_info("det_classes", TensorProto.INT32, [b, max_det]),
     ])
+    set_metadata(model, {"nms": {"conf": conf_thres, "iou": iou_thres, "max_det": max_det}})
     return model

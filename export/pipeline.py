@@ -18,7 +18,7 @@ from edgeyolo.ops.metrics import paired_bootstrap
 from .deploy import DeployModel, prepare_model
 from .formats import Format
 from .report import Artifact, ExportReport
-from .runtime import OrtRunner, Runner, TorchRunner, load_runner
+from .runtime import OrtRunner, Runner, TorchRunner, fit_batch, load_runner
 from .targets import check_target_formats, get_target, resolve_opset
 from .verify import FP32_REL_TOL, parity
 
@@ -86,8 +86,8 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         a = rep.add(Artifact("onnx", str(onnx_path), "fp32", seconds=round(time.perf_counter() - t0, 2)))
         if target.is_tensorrt:
             _check_forbidden(onnx_path, target, a)
-        if o.nms:
-            a_nms = _add_nms(onnx_path, out / f"{stem}_nms.onnx", nc, "engine" in fnames and "onnx" not in fnames)
+        if o.nms and "onnx" in fnames:
+            a_nms = _add_nms(onnx_path, out / f"{stem}_nms.onnx", nc, efficient=False)
             rep.add(Artifact("onnx", str(a_nms), "fp32", notes=["in-graph NonMaxSuppression: output (K, 7)"]))
     if "torchscript" in fnames:
         from .torchscript_export import export_torchscript
@@ -106,6 +106,12 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
     if "engine" in fnames:
         from .tensorrt_build import EngineOptions, build_engine
         src = int8_path if int8_path is not None else onnx_path
+        engine_meta = meta
+        if o.nms:  # the engine's graph ends in TensorRT's EfficientNMS plugin (not an artifact: no ORT kernel)
+            from .onnx_export import read_metadata
+            src = _add_nms(src, out / f"{src.stem}_trtnms.onnx", nc, efficient=True)
+            engine_meta = {**meta, "nms": read_metadata(src)["nms"]}
+            log(f"engine input: {src.name} (EfficientNMS_TRT appended)")
         eng = out / f"{stem}.engine"
         t0 = time.perf_counter()
         calib = None
@@ -114,7 +120,7 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
             calib = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, o.batch)
         build_engine(src, eng, EngineOptions(fp16=o.fp16, int8=bool(o.int8), workspace_gib=o.workspace, dla_core=o.dla,
                                              dynamic_batch=o.dynamic, max_batch=max(o.batch, 1), imgsz=o.imgsz,
-                                             target=target.name, metadata=meta),
+                                             target=target.name, metadata=engine_meta),
                      calibration=calib, cache_dir=out)
         rep.add(Artifact("engine", str(eng), "int8" if o.int8 else "fp16" if o.fp16 else "fp32",
                          seconds=round(time.perf_counter() - t0, 2)))
@@ -162,7 +168,11 @@ def _int8(o: ExportOptions, fp32_onnx: Path | None, dst: Path, rep: ExportReport
     from .quantize import auto_exclude, calibration_cache_path, layer_groups, quantize_qdq, ranked_layers
     if fp32_onnx is None:  # pragma: no cover - int8 applies to onnx/engine, which export the ONNX first
         raise ValueError("--int8 needs the ONNX export")
-    batches = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, 1)
+    batches = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, o.batch)
+    if o.batch > 1:  # the calibrator runs the static-batch FP32 model: whole batches only (no blank padding,
+        batches = [b for b in batches if len(b) == o.batch]  # which would skew the activation ranges)
+        if not batches:
+            raise ValueError(f"--calib-images {o.calib_images}: fewer calibration images than --batch {o.batch}")
     cache = calibration_cache_path(fp32_onnx, batches, o.calib_method, dst.parent)
     groups = layer_groups(fp32_onnx)
     keep = [n for key in o.keep_fp16 for n in _match_layers(key, groups)]
@@ -210,7 +220,7 @@ def detection_error(ref: Runner, probe: list[np.ndarray], imgsz: int) -> Callabl
     refs = [ref(x)[0] for x in probe]
 
     def error(model: Any) -> float:
-        run = OrtRunner(model.SerializeToString()) if isinstance(model, onnx.ModelProto) else OrtRunner(model)
+        run = fit_batch(OrtRunner(model.SerializeToString()) if isinstance(model, onnx.ModelProto) else OrtRunner(model))
         return float(np.mean([_det_error(r, run(x)[0], imgsz) for r, x in zip(refs, probe)]))
     return error
 

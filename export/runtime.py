@@ -19,3 +19,33 @@ Runner = Callable[[np.ndarray], list[np.ndarray]]
 def load_runner(path: str | Path, device: str = "cpu", threads: int | None = None) -> Runner:
     """A runner for the exported artifact at ``path`` (TorchScript, ONNX, TensorRT engine)."""
     return load_backend(path, device, threads)
+
+
+def fit_batch(runner: Runner) -> Runner:
+    """``runner`` taking any number of images: an artifact exported with a static batch B runs them
+    in chunks of B, the last padded with blank images, and its per-image outputs are trimmed back
+    (what the deployed ``Detector`` does). Other runners are returned as they are."""
+    info = getattr(runner, "info", None)
+    b = info.batch if info is not None else _session_batch(runner)
+    if not b:
+        return runner
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        if len(x) == b:
+            return runner(x)
+        parts = []
+        for i in range(0, len(x), b):
+            chunk = x[i:i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate((chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)))
+            parts.append([y[:n] for y in runner(chunk)])
+        return [np.concatenate(ys) for ys in zip(*parts)]
+    return run
+
+
+def _session_batch(runner: Runner) -> int | None:
+    """The fixed batch of a bare ONNX Runtime session (no edgeyolo metadata), else None."""
+    session = getattr(runner, "session", None)
+    dim = session.get_inputs()[0].shape[0] if session is not None else None
+    return dim if isinstance(dim, int) and dim > 0 else None

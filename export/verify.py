@@ -90,6 +90,8 @@ def matched_detections(ref: np.ndarray, out: np.ndarray, conf: float = DET_CONF,
 def parity(reference: Runner, artifact: Runner, batches: Sequence[np.ndarray], decoded: bool = False) -> Parity:
     """Run both on every batch and keep the worst errors; with ``decoded`` outputs also count how
     many of the reference's detections the artifact reproduces (``matched_detections``)."""
+    from .runtime import fit_batch  # noqa: PLC0415
+    artifact = fit_batch(artifact)  # a static batch B: the last, shorter batch padded as a device would
     worst_abs = worst_rel = 0.0
     n = matched = total = 0
     for x in batches:

@@ -94,3 +94,51 @@ def test_ort_target_refused_for_tensorrt(weights: Path, capsys) -> None:
     assert "TensorRT formats need a TensorRT target" in capsys.readouterr().err
     assert run(["export", "--weights", str(weights), "--check-trt", "--target", "ort"]) == 1
     assert "--check-trt lints for a TensorRT parser" in capsys.readouterr().err
+
+
+def test_engine_nms_builds_from_efficient_nms_graph(weights: Path, tmp_path: Path, monkeypatch) -> None:
+    """--format onnx,engine --nms: ONNX Runtime gets a NonMaxSuppression graph (verified), the engine
+    is built from the decoded graph plus TensorRT's EfficientNMS (it was built without any NMS, and
+    the plugin graph was run in ONNX Runtime, which failed the export). TensorRT is not installed
+    here: the builder is replaced by a recorder."""
+    import onnx
+
+    import edgeyolo.export.tensorrt_build as tb
+    from edgeyolo.export.formats import FORMATS
+    from edgeyolo.export.formats import parse_formats
+    from edgeyolo.export.onnx_export import read_metadata
+    from edgeyolo.export.pipeline import ExportOptions, run_export
+
+    built = {}
+
+    def fake_build(src, dst, opts, calibration=None, cache_dir=None):
+        built.update(src=Path(src), meta=opts.metadata)
+        Path(dst).write_bytes(b"engine")
+        return Path(dst)
+    monkeypatch.setattr(tb, "build_engine", fake_build)
+    monkeypatch.setattr(type(FORMATS["engine"]), "missing", lambda self: ["tensorrt"] if self.name == "engine" else [])
+    rep = run_export(ExportOptions(weights=weights, formats=parse_formats("onnx,engine"), imgsz=64, nms=True,
+                                   out=tmp_path), log=lambda s: None)
+    assert not rep.errors, rep.errors
+    assert built["src"].name == "s_trtnms.onnx"
+    assert [n.op_type for n in onnx.load(str(built["src"])).graph.node][-1] == "EfficientNMS_TRT"
+    assert built["meta"]["nms"] == {"conf": 0.25, "iou": 0.45, "max_det": 300}
+    names = {Path(a.path).name: a for a in rep.artifacts}
+    assert set(names) == {"s.onnx", "s_nms.onnx", "s.engine"}
+    assert "NonMaxSuppression" in {n.op_type for n in onnx.load(str(tmp_path / "s_nms.onnx")).graph.node}
+    assert read_metadata(tmp_path / "s_nms.onnx")["nms"]["max_det_per_class"] == 300
+    assert any("s.engine: not verified here" in p for p in rep.pending)
+
+
+def test_static_batch_exports_verify_score_and_calibrate(weights: Path, data: Path, tmp_path: Path) -> None:
+    """--batch 3 with 4 verification images, the mAP gate (images one by one) and INT8 calibration:
+    the static-batch ONNX gets padded batches (these crashed in ONNX Runtime: 'Got: 1 Expected: 3')."""
+    rc = run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--batch", "3",
+              "--out", str(tmp_path), "--data", str(data), "--int8", "on", "--calib-data", str(data),
+              "--calib-images", "7", "--max-int8-drop", "100"])
+    assert rc == 0
+    rep = json.loads((tmp_path / "export.json").read_text())
+    arts = {Path(a["path"]).name: a for a in rep["artifacts"]}
+    assert arts["s.onnx"]["parity"]["images"] == 4 and arts["s.onnx"]["map"]["images"] == 6
+    assert arts["s_int8.onnx"]["map"]["images"] == 6
+    assert any("calibrated on 6 images" in n for n in arts["s_int8.onnx"]["notes"])  # 2 whole batches of 3

@@ -146,3 +146,28 @@ def test_our_8_2_export_passes_the_lint(model, tmp_path: Path) -> None:
     deploy, _ = prepare_model(model, get_target("8.2"))
     p = export_onnx(deploy, tmp_path / "m82.onnx", IMGSZ, opset=13)
     assert check_trt(p, "8.2") == []
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_onnx_nms_defaults_keep_crowded_classes_at_old_opsets(model, opset: int, tmp_path: Path) -> None:
+    """The default in-graph NMS keeps every box per-class NMS keeps up to the runtime's max_det
+    (300): a class with more than 100 boxes is not cut (it was, at 100). Opset 11/12 graphs (TensorRT
+    8.2 targets) take Unsqueeze axes as an attribute."""
+    import torchvision
+
+    deploy, _ = prepare_model(model, get_target("8.2" if opset < 13 else "10"))
+    p = export_onnx(deploy, tmp_path / "m.onnx", 160, opset=opset, metadata=META)
+    proto = add_onnx_nms(onnx.load(str(p)), nc=4)
+    assert read_metadata(proto)["nms"] == {"conf": 0.25, "iou": 0.45, "max_det_per_class": 300}
+    onnx.save(proto, tmp_path / "nms.onnx")
+    x = np.random.default_rng(3).random((1, 3, 160, 160), dtype=np.float32)
+    dets = OrtRunner(tmp_path / "nms.onnx")(x)[0]
+    dec = torch.from_numpy(OrtRunner(p)(x)[0][0])
+    scores = dec[:, 5:] * dec[:, 4:5]
+    i, c = (scores > 0.25).nonzero(as_tuple=True)
+    boxes = torch.cat([dec[i, :2] - dec[i, 2:4] / 2, dec[i, :2] + dec[i, 2:4] / 2], 1)
+    keep = torchvision.ops.batched_nms(boxes, scores[i, c], c, 0.45)
+    per_class = np.bincount(c[keep].numpy(), minlength=4)
+    assert per_class.max() > 100, per_class  # the case this test is about
+    assert per_class.max() <= 300
+    np.testing.assert_array_equal(np.bincount(dets[:, 6].astype(int), minlength=4), per_class)

@@ -190,6 +190,8 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api):
         b(np.zeros((3, 3, IMGSZ, IMGSZ), np.float32))
     dets = Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)])  # the whole runtime on top of it
     assert len(dets) == 1 and dets[0].shape[1] == 6
+    assert b.info.max_batch == 2  # 5 images through a dynamic engine of max batch 2: chunks of 2, 2, 1
+    assert len(Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)] * 5)) == 5
 
 
 def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch):

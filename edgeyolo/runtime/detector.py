@@ -57,8 +57,9 @@ class Detector:
                            getattr(self.backend, "output_names", None))
 
     def __call__(self, images_bgr: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Any number of images; a static-batch artifact runs them in chunks of its batch size."""
-        step = self.info.batch or max(len(images_bgr), 1)
+        """Any number of images: a static-batch artifact runs them in chunks of its batch size, a
+        dynamic engine in chunks of its profile's largest batch."""
+        step = self.info.batch or self.info.max_batch or max(len(images_bgr), 1)
         out: list[np.ndarray] = []
         for i in range(0, len(images_bgr), step):
             x, lbs = self.preprocess(images_bgr[i:i + step])

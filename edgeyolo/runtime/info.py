@@ -16,7 +16,8 @@ TORCHSCRIPT_METADATA = "config.json"  # the extra file a TorchScript export carr
 
 @dataclass
 class ModelInfo:
-    """``imgsz`` None means any multiple of the largest stride; ``batch`` None means dynamic."""
+    """``imgsz`` None means any multiple of the largest stride; ``batch`` None means dynamic, up to
+    ``max_batch`` when the artifact bounds it (a TensorRT profile), else any."""
 
     path: str
     format: str  # onnx | engine | torchscript | pytorch
@@ -28,6 +29,7 @@ class ModelInfo:
     layout: str = DECODED
     precision: str = "fp32"
     metadata: dict[str, Any] = field(default_factory=dict)
+    max_batch: int | None = None
 
     @property
     def nc(self) -> int:

@@ -59,6 +59,7 @@ class TrtBackend:
         self.info: ModelInfo = model_info(engine_path, "engine", meta, self.output_names,
                                           [len(b.max_shape) for b in self.outputs])
         self.info.batch = None if sidecar.get("build", {}).get("dynamic_batch") else self.inputs[0].max_shape[0]
+        self.info.max_batch = self.inputs[0].max_shape[0]  # a dynamic engine's profile ends here
 
     def _tensor_io(self) -> list[_IO]:
         e, trt = self.engine, self.trt
