@@ -35,32 +35,60 @@ def profile_shapes(o: EngineOptions) -> tuple[tuple[int, ...], tuple[int, ...], 
     return (lo, *s), (o.max_batch, *s), (o.max_batch, *s)
 
 
+def trt_major(version: str) -> int:
+    """'10.3.0' -> 10; compared as a number so an 11.x is not taken for 8.x."""
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        raise ValueError(f"unrecognised TensorRT version {version!r}") from None
+
+
+def implicit_calibration_cache(onnx_path: str | Path, calibration: Sequence[np.ndarray], folder: Path) -> Path:
+    """The implicit calibrator's scale cache, named by the ONNX and the calibration images: a
+    retrained model or other images never reuse stale INT8 scales (TensorRT trusts any cache it reads)."""
+    import hashlib
+
+    from .images import batches_digest
+    h = hashlib.sha256(Path(onnx_path).read_bytes())
+    h.update(batches_digest(calibration).encode())
+    return folder / f"calib-{h.hexdigest()[:16]}.trtcache"
+
+
 def build_engine(onnx_path: str | Path, engine_path: str | Path, o: EngineOptions,
                  calibration: Sequence[np.ndarray] | None = None, cache_dir: str | Path | None = None) -> Path:
     import tensorrt as trt
 
     from edgeyolo.runtime.sidecar import current_environment, write_sidecar
+    if o.dla_core is not None and o.dynamic_batch:
+        raise ValueError("--dla needs a fixed batch (DLA has no dynamic shapes; with GPU fallback the whole "
+                         "network would silently run on the GPU): leave out --dynamic")
+    major = trt_major(trt.__version__)
     logger = trt.Logger(trt.Logger.WARNING)
+    trt.init_libnvinfer_plugins(logger, "")  # the parser finds EfficientNMS_TRT (--nms) in this registry
     builder = trt.Builder(logger)
-    # EXPLICIT_BATCH is required on 8.x and deprecated (always on) in 10.
+    # EXPLICIT_BATCH is required on 8.x and deprecated (always on) from 10.
     flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-    network = builder.create_network(0 if flag is None or trt.__version__.startswith("10") else 1 << int(flag))
+    network = builder.create_network(0 if flag is None or major >= 10 else 1 << int(flag))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ValueError(f"{onnx_path}: TensorRT {trt.__version__} cannot parse it: {errors[:400]} "
                          "(run `edgeyolo export --check-trt` to list unsupported nodes)")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(o.workspace_gib * 2**30))
+    if hasattr(config, "set_memory_pool_limit"):  # 8.4+
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(o.workspace_gib * 2**30))
+    else:  # 8.2 (JetPack 4.6) has only the workspace property
+        config.max_workspace_size = int(o.workspace_gib * 2**30)
     if o.fp16 or o.dla_core is not None:  # DLA runs FP16/INT8 only
         config.set_flag(trt.BuilderFlag.FP16)
     if o.int8:
         config.set_flag(trt.BuilderFlag.INT8)
         if calibration is not None:  # implicit quantization (TensorRT 8.x): the ONNX has no Q/DQ
-            if trt.__version__.startswith("10"):
-                raise ValueError("implicit INT8 calibration is deprecated in TensorRT 10: use --int8 (Q/DQ)")
+            if major >= 10:
+                raise ValueError(f"implicit INT8 calibration is deprecated from TensorRT 10 (this is "
+                                 f"{trt.__version__}): use --int8 (Q/DQ)")
             from .trt_calibrator import make_calibrator
-            cache = Path(cache_dir or Path(engine_path).parent) / (Path(engine_path).stem + ".calib")
+            cache = implicit_calibration_cache(onnx_path, calibration, Path(cache_dir or Path(engine_path).parent))
             config.int8_calibrator = make_calibrator(calibration, o.max_batch, cache)
     if o.dla_core is not None:
         if builder.num_DLA_cores == 0:

@@ -83,3 +83,103 @@ def test_build_and_run_engine(tmp_path: Path) -> None:
     sidecar_path(eng).write_text(json.dumps(side))
     with pytest.raises(ValueError, match="built with TensorRT 0.0.0"):
         TrtRunner(eng)
+
+
+def _builder_trt(version: str, calls: list, pool_api: bool = True):
+    """A stand-in for the builder half of the TensorRT Python API, recording what build_engine sets:
+    ``pool_api`` False is TensorRT 8.2 (no memory pools, only ``max_workspace_size``)."""
+    import types
+
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
+    trt.init_libnvinfer_plugins = lambda logger, ns: calls.append("plugins")
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK")
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    trt.DeviceType = types.SimpleNamespace(DLA="DLA")
+    cache = types.SimpleNamespace(serialize=lambda: b"timing")
+
+    class Config:
+        def set_flag(self, f):
+            calls.append(f)
+
+        def create_timing_cache(self, data):
+            return cache
+
+        def set_timing_cache(self, c, ignore_mismatch):
+            calls.append("timing")
+
+        def get_timing_cache(self):
+            return cache
+
+        def add_optimization_profile(self, p):
+            calls.append(("profile", p.shapes))
+
+        def __setattr__(self, k, v):
+            calls.append((k, v))
+    if pool_api:
+        Config.set_memory_pool_limit = lambda self, pool, size: calls.append(("pool", size))
+
+    class Profile:
+        def set_shape(self, name, lo, opt, hi):
+            self.shapes = (name, lo, opt, hi)
+
+    class Builder:
+        num_DLA_cores = 2
+
+        def __init__(self, logger):
+            calls.append("builder")
+
+        def create_network(self, flags):
+            calls.append(("network", flags))
+            return types.SimpleNamespace(get_input=lambda i: types.SimpleNamespace(name="images"))
+
+        create_builder_config = staticmethod(lambda: Config())
+        create_optimization_profile = staticmethod(lambda: Profile())
+        build_serialized_network = staticmethod(lambda network, config: b"plan")
+    trt.Builder = Builder
+    trt.OnnxParser = lambda network, logger: types.SimpleNamespace(parse=lambda data: True, num_errors=0)
+    return trt
+
+
+@pytest.mark.parametrize("version,pool_api", [("10.3.0", True), ("8.5.2.2", True), ("8.2.1.8", False)])
+def test_builder_calls_per_tensorrt_version(version, pool_api, tmp_path: Path, monkeypatch) -> None:
+    """The builder's calls on each API generation: plugins registered first (EfficientNMS_TRT for
+    --nms), EXPLICIT_BATCH only before 10, the workspace through the pool API or 8.2's property,
+    DLA with FP16 and GPU fallback on a fixed batch."""
+    import sys
+
+    from edgeyolo.export.tensorrt_build import build_engine
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt(version, calls, pool_api))
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.current_environment", lambda: ENV)
+    onnx_path = tmp_path / "m.onnx"
+    onnx_path.write_bytes(b"onnx")
+    eng = build_engine(onnx_path, tmp_path / "m.engine", EngineOptions(imgsz=64, workspace_gib=1, dla_core=1,
+                                                                        metadata={"imgsz": 64}))
+    assert eng.read_bytes() == b"plan" and read_sidecar(eng)["build"]["dla_core"] == 1
+    assert calls[:2] == ["plugins", "builder"]
+    assert ("network", 0 if version.startswith("10") else 1) in calls
+    assert (("pool", 2**30) if pool_api else ("max_workspace_size", 2**30)) in calls
+    assert {"FP16", "GPU_FALLBACK", ("default_device_type", "DLA"), ("DLA_core", 1)} <= set(calls)
+    assert ("profile", ("images", (1, 3, 64, 64), (1, 3, 64, 64), (1, 3, 64, 64))) in calls
+    with pytest.raises(ValueError, match="--dla needs a fixed batch"):
+        build_engine(onnx_path, tmp_path / "d.engine", EngineOptions(imgsz=64, dla_core=0, dynamic_batch=True))
+
+
+def test_implicit_int8_cache_is_named_by_model_and_images(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from edgeyolo.export.tensorrt_build import build_engine, implicit_calibration_cache, trt_major
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"model a")
+    b.write_bytes(b"model b")
+    imgs = [np.zeros((1, 3, 8, 8), np.float32)]
+    assert implicit_calibration_cache(a, imgs, tmp_path) != implicit_calibration_cache(b, imgs, tmp_path)
+    assert implicit_calibration_cache(a, imgs, tmp_path) != implicit_calibration_cache(a, [imgs[0] + 1], tmp_path)
+    assert trt_major("11.0.1") == 11 and trt_major("8.6.1") == 8
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("11.0.0", []))
+    with pytest.raises(ValueError, match="implicit INT8 calibration is deprecated from TensorRT 10 "
+                                         r"\(this is 11.0.0\)"):
+        build_engine(a, tmp_path / "m.engine", EngineOptions(imgsz=64, int8=True), calibration=imgs)

@@ -52,7 +52,8 @@ def _fake_pycuda(calls: list) -> dict[str, types.ModuleType]:
     drv.Stream = lambda: types.SimpleNamespace(handle=1, synchronize=lambda: calls.append("sync"))
     pkg = types.ModuleType("pycuda")
     pkg.driver = drv
-    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": types.ModuleType("pycuda.autoinit")}
+    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": types.ModuleType("pycuda.autoinit"),
+            "pycuda.autoprimaryctx": types.ModuleType("pycuda.autoprimaryctx")}
 
 
 class _Context:
@@ -67,6 +68,7 @@ class _Context:
     # TensorRT >= 8.5 tensor API
     def set_input_shape(self, name, shape):
         self.shape = tuple(shape)
+        return True
 
     def get_tensor_shape(self, name):
         return (self.shape[0], N, 5 + NC)
@@ -77,10 +79,12 @@ class _Context:
     def execute_async_v3(self, stream_handle):
         self.calls.append("v3")
         self._run(self.addr["images"], self.addr["output"])
+        return True
 
     # TensorRT 8.x bindings API
     def set_binding_shape(self, i, shape):
         self.shape = tuple(shape)
+        return True
 
     def get_binding_shape(self, i):
         return self.shape if i == 0 else (self.shape[0], N, 5 + NC)
@@ -88,6 +92,7 @@ class _Context:
     def execute_async_v2(self, bindings, stream_handle):
         self.calls.append("v2")
         self._run(bindings[0], bindings[1])
+        return True
 
 
 class _TensorEngine:
@@ -146,8 +151,11 @@ def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
     trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
     trt.nptype = lambda dt: dt
+    trt.init_libnvinfer_plugins = lambda logger, namespace: calls.append("plugins")
 
     class Runtime:
+        DLA_core = -1
+
         def __init__(self, logger):
             pass
 
@@ -178,6 +186,8 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api):
     from edgeyolo.runtime.backends import load_backend
     from edgeyolo.runtime.detector import Detector
     b = load_backend(engine)
+    assert calls.index("plugins") < calls.index("deserialize")  # EfficientNMS_TRT (--nms) resolvable
+    assert b.runtime.DLA_core == -1  # built for the GPU: the runtime's default
     assert b.info.format == "engine" and b.info.precision == "fp16" and b.info.batch is None and b.info.imgsz == IMGSZ
     rng = np.random.default_rng(0)
     for batch in (1, 2, 1):  # shapes change between calls; buffers are reused
@@ -192,6 +202,23 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api):
     assert len(dets) == 1 and dets[0].shape[1] == 6
     assert b.info.max_batch == 2  # 5 images through a dynamic engine of max batch 2: chunks of 2, 2, 1
     assert len(Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)] * 5)) == 5
+
+
+def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch):
+    """A False from execute/set_input_shape raises (the reused buffers would hold the previous
+    results); an engine built for a DLA core is deserialized for that core."""
+    calls: list = []
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls)}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    side = json.loads(sidecar_path(engine).read_text())
+    sidecar_path(engine).write_text(json.dumps({**side, "build": {**side["build"], "dla_core": 1}}))
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    b = TrtBackend(engine)
+    assert b.runtime.DLA_core == 1
+    monkeypatch.setattr(_Context, "execute_async_v3", lambda self, stream_handle: False)
+    with pytest.raises(RuntimeError, match="TensorRT execute_async_v3 failed"):
+        b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
 
 
 def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch):

@@ -30,6 +30,13 @@ class _IO:
         self.device = cuda.mem_alloc(max(self.host.nbytes, 1))
 
 
+def _ok(result: object, call: str) -> None:
+    """TensorRT reports a failed enqueue or shape by returning False (the log says why); the
+    reused output buffers would otherwise hand back the previous call's results."""
+    if result is False:
+        raise RuntimeError(f"TensorRT {call} failed (see the TensorRT log above)")
+
+
 class TrtBackend:
     def __init__(self, engine_path: str | Path):
         try:
@@ -40,9 +47,17 @@ class TrtBackend:
                              f"({e.name} is missing; JetPack ships tensorrt, `pip install pycuda`)") from None
         sidecar = read_sidecar(engine_path)
         check_compatible(sidecar, current_environment(), Path(engine_path).name)
-        import pycuda.autoinit  # noqa: F401, PLC0415  (a CUDA context on device 0, released at exit)
+        try:  # device 0's primary context, the one torch uses: a pycuda.autoinit context would clash with it
+            import pycuda.autoprimaryctx  # noqa: F401, PLC0415
+        except ImportError:  # pycuda < 2021.1
+            import pycuda.autoinit  # noqa: F401, PLC0415
         self.cuda, self.trt = cuda, trt
-        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        logger = trt.Logger(trt.Logger.WARNING)
+        trt.init_libnvinfer_plugins(logger, "")  # a --nms plan holds EfficientNMS_TRT: found in this registry
+        self.runtime = trt.Runtime(logger)
+        dla = (sidecar.get("build") or {}).get("dla_core")
+        if dla is not None:
+            self.runtime.DLA_core = int(dla)  # the core it was built for (the runtime's default is -1)
         self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
             raise ValueError(f"{engine_path}: TensorRT could not deserialize the plan")
@@ -95,10 +110,10 @@ class TrtBackend:
         if x.ndim != len(inp.max_shape) or x.shape[0] > inp.max_shape[0] or x.shape[1:] != inp.max_shape[1:]:
             raise ValueError(f"input {x.shape} does not fit the engine's {inp.name} (at most {inp.max_shape})")
         if self.tensor_api:
-            ctx.set_input_shape(inp.name, x.shape)
+            _ok(ctx.set_input_shape(inp.name, x.shape), f"set_input_shape({inp.name}, {x.shape})")
             shapes = [tuple(ctx.get_tensor_shape(b.name)) for b in self.outputs]
         else:
-            ctx.set_binding_shape(inp.index, x.shape)
+            _ok(ctx.set_binding_shape(inp.index, x.shape), f"set_binding_shape({inp.index}, {x.shape})")
             shapes = [tuple(ctx.get_binding_shape(b.index)) for b in self.outputs]
         host_in = inp.host[: x.size]
         np.copyto(host_in, x.reshape(-1))
@@ -106,12 +121,12 @@ class TrtBackend:
         if self.tensor_api:
             for b in self.io:
                 ctx.set_tensor_address(b.name, int(b.device))
-            ctx.execute_async_v3(stream_handle=self.stream.handle)
+            _ok(ctx.execute_async_v3(stream_handle=self.stream.handle), "execute_async_v3")
         else:
             bindings = [0] * len(self.io)
             for b in self.io:
                 bindings[b.index] = int(b.device)
-            ctx.execute_async_v2(bindings=bindings, stream_handle=self.stream.handle)
+            _ok(ctx.execute_async_v2(bindings=bindings, stream_handle=self.stream.handle), "execute_async_v2")
         views = []
         for b, shape in zip(self.outputs, shapes):
             host = b.host[: _volume(shape)]
