@@ -48,7 +48,7 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input (ValueError, FileNotFoundError) is one line on stderr and exit 1;
+    """Entry point: bad input (ValueError, OSError) is one line on stderr and exit 1;
     set EDGEYOLO_DEBUG=1 for the traceback."""
     try:
         cli.main(args=argv, prog_name="edgeyolo", standalone_mode=False)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad input, and a path the OS refuses (a file where a folder goes...)
         if os.environ.get("EDGEYOLO_DEBUG"):
             raise
         click.echo(f"edgeyolo: error: {e}", err=True)

@@ -113,3 +113,32 @@ def test_detect_video(tmp_path, weights):
 def test_yolo_lines():
     dets = np.array([[10, 20, 30, 60, 0.9, 2]], dtype=np.float32)
     assert yolo_lines(dets, (100, 200)) == ["2 0.100000 0.400000 0.100000 0.400000 0.90000"]
+
+
+def test_detect_folder_edge_cases(tmp_path, weights):
+    """Two files sharing a stem keep their own outputs; an unreadable file is reported and skipped
+    (a folder run keeps going); the source folder as --save-dir is refused (it would overwrite the
+    originals); a single unreadable file is still an error."""
+    src = tmp_path / "src"
+    src.mkdir()
+    im = np.full((64, 96, 3), 90, np.uint8)
+    cv2.imwrite(str(src / "a.jpg"), im)
+    cv2.imwrite(str(src / "a.png"), im[:48])
+    cv2.imwrite(str(src / "b.jpg"), im)
+    (src / "._b.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # what a macOS copy leaves beside b.jpg
+    logs: list[str] = []
+    out = tmp_path / "out"
+    res = run_detect(DetectOptions(weights, src, conf=0.0, imgsz=64, save_dir=out, save_txt=True, save_json=True,
+                                   max_det=3), log=logs.append)
+    assert res["images"] == 3 and len(res["skipped"]) == 1 and "._b.jpg: not a readable image" in res["skipped"][0]
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["a_jpg.jpg", "a_png.jpg", "b.jpg"]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["a_jpg.txt", "a_png.txt", "b.txt"]
+    assert cv2.imread(str(out / "a_png.jpg")).shape[:2] == (48, 96)
+    assert {r["file"] for r in json.loads((out / "detections.json").read_text())} == {"a.jpg", "a.png", "b.jpg"}
+    assert any("1 unreadable file(s) skipped" in m for m in logs)
+    before = (src / "a.jpg").read_bytes()
+    with pytest.raises(ValueError, match="that is the source folder"):
+        run_detect(DetectOptions(weights, src, imgsz=64, save_dir=src), log=lambda m: None)
+    assert (src / "a.jpg").read_bytes() == before
+    with pytest.raises(ValueError, match="._b.jpg: not a readable image"):
+        run_detect(DetectOptions(weights, src / "._b.jpg", imgsz=64, save_dir=tmp_path / "x"), log=lambda m: None)

@@ -102,6 +102,9 @@ def test_preprocess_matches_the_letterbox_reference():
         ref = lb[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0  # what val feeds the model
         np.testing.assert_allclose(x[i], ref, atol=1e-6)
         assert (lbs[i].ratio, lbs[i].pad, lbs[i].shape0) == (r, pad, im.shape[:2])
+        h0, w0 = im.shape[:2]  # the resized content, measured on the letterboxed image: the gains are exact
+        content = (lb[:, :, 0] != 114).any(1).sum(), (lb[:, :, 0] != 114).any(0).sum()
+        assert lbs[i].gains == (content[0] / h0, content[1] / w0)
     with pytest.raises(ValueError, match=r"image 0: expected an \(H, W, 3\) uint8 BGR image"):
         preprocess([np.zeros((10, 10), np.uint8)], 96)
 
@@ -125,7 +128,7 @@ def test_postprocess_identical_to_the_pytorch_path(trained, overfit_data):
         ref = non_max_suppression(decoded, conf, iou, max_det=300)
         ref = [d.numpy().copy() for d in ref]
         for d, lb in zip(ref, lbs):
-            d[:, :4] = scale_boxes(lb.shape, d[:, :4], lb.shape0, ((lb.ratio, lb.ratio), lb.pad))
+            d[:, :4] = scale_boxes(lb.shape, d[:, :4], lb.shape0, (lb.gains, lb.pad))
         for layout, outs in ((RAW, raw_np), (DECODED, [decoded.numpy()])):
             info.layout = layout
             got = postprocess(outs, info, lbs, conf, iou, 300)

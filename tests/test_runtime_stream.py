@@ -99,3 +99,25 @@ def test_sources():
     assert parse_source("rtsp://cam/stream") == ("rtsp://cam/stream", True)
     with pytest.raises(ValueError, match="no such file .*--source 0"):
         parse_source("missing.mp4")
+
+
+def test_stream_refuses_what_it_cannot_write_or_show(onnx_model, tmp_path, monkeypatch, capsys):
+    """A --save OpenCV cannot write is an error, not a 'saved' line with no file; --show on a
+    headless OpenCV is one line, before any frame; CLI path errors are one line too."""
+    src = write_video(tmp_path / "in.mp4", 3)
+    det = Detector.load(onnx_model)
+    with pytest.raises(ValueError, match="OpenCV cannot write this video"):
+        run_stream(det, str(src), save=tmp_path / "out", log=lambda s: None)  # no container OpenCV knows
+    assert not (tmp_path / "out").exists()
+
+    def no_gui(name):
+        raise cv2.error("The function is not implemented. Rebuild the library with GTK+ 2.x")
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    with pytest.raises(ValueError, match="--show needs OpenCV with window support"):
+        run_stream(det, str(src), show=True, log=lambda s: None)
+    from edgeyolo.runtime.cli import main
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        main(["detect", "--model", str(onnx_model), "--source", str(src), "--save-dir", str(tmp_path / "afile" / "d")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1 and err.startswith("edgeyolo-run: error:") and len(err.splitlines()) == 1

@@ -70,3 +70,24 @@ def test_val_cli_on_an_onnx_file(onnx_path, overfit_data) -> None:
     lines = r.output.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["class"])
     assert lines[header + 1].split()[:2] == ["all", "48"]
+
+
+def test_val_batch_of_a_dynamic_engine_and_save_json_path(monkeypatch, tmp_path, capsys):
+    """A dynamic engine takes at most its profile's batch (val's default 32 would not fit a
+    --batch 4 engine); a --save-json under a file is refused before validating, in one line."""
+    import types
+
+    from edgeyolo.cli import main
+    from edgeyolo.runtime.info import ModelInfo
+    from edgeyolo.train import commands
+
+    info = ModelInfo("m.engine", "engine", ["a"], 64, batch=None, max_batch=4)
+    monkeypatch.setattr("edgeyolo.runtime.backends.load_backend", lambda path, device: types.SimpleNamespace(info=info))
+    assert commands._artifact_for_val("m.engine", "cpu", None, 32, False)[3] == 4
+    assert commands._artifact_for_val("m.engine", "cpu", None, 2, False)[3] == 2
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit):
+        main(["val", "--weights", str(tmp_path / "missing.pt"), "--save-json", str(tmp_path / "afile" / "d.json"),
+              "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert err == f"edgeyolo: error: --save-json {tmp_path}/afile/d.json: {tmp_path}/afile is a file, not a folder"

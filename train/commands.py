@@ -83,6 +83,11 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
     dev = _select_device(device, -1)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA device")
+    if save_json:  # before the run, not after it: a bad path would otherwise lose the whole validation
+        parent = Path(save_json).parent
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--save-json {save_json}: {parent} is a file, not a folder")
+        parent.mkdir(parents=True, exist_ok=True)
     artifact = Path(weights).name.lower().endswith(ARTIFACT_SUFFIXES)
     if artifact:
         backend, names, imgsz, batch = _artifact_for_val(weights, str(dev), imgsz, batch, half)
@@ -118,7 +123,8 @@ def _artifact_for_val(path: str, device: str, imgsz: int | None, batch: int, hal
     info = backend.info
     if imgsz and info.imgsz and imgsz != info.imgsz:
         raise ValueError(f"{path}: exported for {info.imgsz} px inputs; --imgsz {imgsz} needs a re-export")
-    return backend, list(info.names), imgsz or info.imgsz or 640, info.batch or batch
+    # a static batch is the file's; a dynamic engine takes up to its profile's largest batch
+    return backend, list(info.names), imgsz or info.imgsz or 640, info.batch or min(batch, info.max_batch or batch)
 
 
 @click.command()

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     """Bad input is one line on stderr and exit 1 (EDGEYOLO_DEBUG=1 for the traceback)."""
     try:
         sys.exit(run(argv))
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad input, and a path the OS refuses (a file where a folder goes...)
         if os.environ.get("EDGEYOLO_DEBUG"):
             raise
         print(f"edgeyolo-run: error: {e}", file=sys.stderr)

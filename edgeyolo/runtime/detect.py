@@ -18,50 +18,82 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
-def iter_frames(source: Path) -> Iterator[tuple[str, int, np.ndarray, float]]:
-    """(name, frame index or -1 for an image, BGR image, the video's frame rate or 0 for an image)
-    for an image, every image of a folder, or every frame of a video file."""
+def source_files(source: Path) -> list[Path]:
+    """The files of ``--source``: the file itself, or a folder's images and videos (sorted)."""
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         if not files:
-            raise ValueError(f"--source {source}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    elif source.is_file():
-        files = [source]
-    else:
-        raise ValueError(f"--source {source}: not found")
+            raise ValueError(f"--source {source}: no images or videos ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})")
+        return files
+    if source.is_file():
+        return [source]
+    raise ValueError(f"--source {source}: not found")
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """A name per file for its outputs: the stem, or stem_suffix where two files share a stem
+    (a.jpg and a.png would otherwise overwrite each other's drawings and labels)."""
+    counts: dict[str, int] = {}
     for f in files:
-        if f.suffix.lower() in VIDEO_SUFFIXES:
-            cap = cv2.VideoCapture(str(f))
-            if not cap.isOpened():
-                raise ValueError(f"--source {f}: OpenCV cannot open the video")
-            i, fps = 0, cap.get(cv2.CAP_PROP_FPS)
-            fps = fps if fps and fps == fps and fps > 0 else 25.0  # containers without a rate (or NaN)
-            try:
-                while True:
-                    ok, frame = cap.read()
-                    if not ok:
-                        break
-                    yield f.stem, i, frame, fps
-                    i += 1
-            finally:
-                cap.release()
-            if i == 0:
-                raise ValueError(f"--source {f}: no frames could be decoded")
-        elif f.suffix.lower() in IMAGE_SUFFIXES:
-            im = cv2.imread(str(f))
-            if im is None:
-                raise ValueError(f"--source {f}: not a readable image")
-            yield f.stem, -1, im, 0.0
-        else:
-            raise ValueError(f"--source {f}: unknown file type (images {', '.join(IMAGE_SUFFIXES)}; "
-                             f"videos {', '.join(VIDEO_SUFFIXES)})")
+        counts[f.stem.lower()] = counts.get(f.stem.lower(), 0) + 1
+    return {f: f.stem if counts[f.stem.lower()] == 1 else f"{f.stem}_{f.suffix[1:].lower()}" for f in files}
+
+
+def iter_frames(source: Path, skipped: list[str] | None = None) -> Iterator[tuple[Path, int, np.ndarray, float]]:
+    """(file, frame index or -1 for an image, BGR image, the video's frame rate or 0 for an image)
+    for an image, every image and video of a folder, or every frame of a video file. In a folder an
+    unreadable file is reported in ``skipped`` and passed over; a single file that cannot be read
+    raises ``ValueError``."""
+    files = source_files(source)
+    for f in files:
+        try:
+            yield from _frames(f)
+        except ValueError as e:
+            if skipped is None or len(files) == 1:
+                raise
+            skipped.append(str(e))
+
+
+def _frames(f: Path) -> Iterator[tuple[Path, int, np.ndarray, float]]:
+    if f.suffix.lower() in VIDEO_SUFFIXES:
+        cap = cv2.VideoCapture(str(f))
+        if not cap.isOpened():
+            raise ValueError(f"--source {f}: OpenCV cannot open the video")
+        i, fps = 0, cap.get(cv2.CAP_PROP_FPS)
+        fps = fps if fps and fps == fps and fps > 0 else 25.0  # containers without a rate (or NaN)
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield f, i, frame, fps
+                i += 1
+        finally:
+            cap.release()
+        if i == 0:
+            raise ValueError(f"--source {f}: no frames could be decoded")
+    elif f.suffix.lower() in IMAGE_SUFFIXES:
+        im = cv2.imread(str(f))
+        if im is None:
+            raise ValueError(f"--source {f}: not a readable image")
+        yield f, -1, im, 0.0
+    else:
+        raise ValueError(f"--source {f}: unknown file type (images {', '.join(IMAGE_SUFFIXES)}; "
+                         f"videos {', '.join(VIDEO_SUFFIXES)})")
 
 
 def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, save_img: bool = True,
                   save_txt: bool = False, save_json: bool = False, line_width: int | None = None,
                   log: Callable[[str], None] = print) -> dict:
     """Detect on every frame of ``source``; returns {"images", "detections", "save_dir", "records"}."""
-    save = Path(save_dir)
+    save, source = Path(save_dir), Path(source)
+    files = source_files(source)
+    if any(save.resolve() == f.parent.resolve() for f in files):
+        raise ValueError(f"--save-dir {save}: that is the source folder, where the drawn images and videos would "
+                         "overwrite the originals; pick another folder")
+    names_of = output_names(files)
+    if save.exists() and not save.is_dir():
+        raise ValueError(f"--save-dir {save}: exists and is not a folder")
     save.mkdir(parents=True, exist_ok=True)
     if save_txt:
         (save / "labels").mkdir(exist_ok=True)
@@ -69,8 +101,10 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
     records: list[dict] = []
     writers: dict[str, cv2.VideoWriter] = {}
     n_img = n_frames = n_det = 0
+    skipped: list[str] = []
     try:
-        for name, idx, im, fps in iter_frames(Path(source)):
+        for f, idx, im, fps in iter_frames(source, skipped):
+            name = names_of[f]
             dets = detector([im])[0]
             n_img, n_frames, n_det = n_img + (idx < 0), n_frames + (idx >= 0), n_det + len(dets)
             stem = name if idx < 0 else f"{name}_{idx:06d}"
@@ -86,7 +120,7 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
             if save_txt:
                 atomic_write_text(save / "labels" / f"{stem}.txt", "".join(s + "\n" for s in yolo_lines(dets, im.shape[:2])))
             if save_json:
-                records += [{"image": stem, "frame": idx if idx >= 0 else None, "class": int(c),
+                records += [{"image": stem, "file": f.name, "frame": idx if idx >= 0 else None, "class": int(c),
                              "name": names[int(c)] if int(c) < len(names) else str(int(c)),
                              "conf": round(float(s), 5), "box_xyxy": [round(float(v), 2) for v in (x1, y1, x2, y2)]}
                             for x1, y1, x2, y2, s, c in dets.tolist()]
@@ -95,6 +129,10 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
             wr.release()
     if save_json:
         atomic_write_text(save / "detections.json", json.dumps(records, indent=1) + "\n")
-    seen = ", ".join(x for x in (f"{n_img} image(s)" if n_img else "", f"{n_frames} video frame(s)" if n_frames else "") if x)
+    for reason in skipped:
+        log(f"skipped: {reason.removeprefix('--source ')}")
+    seen = ", ".join(x for x in (f"{n_img} image(s)" if n_img else "", f"{n_frames} video frame(s)" if n_frames else "",
+                                 f"{len(skipped)} unreadable file(s) skipped" if skipped else "") if x)
     log(f"detect: {seen}, {n_det} detection(s), saved to {save}")
-    return {"images": n_img + n_frames, "frames": n_frames, "detections": n_det, "save_dir": save, "records": records}
+    return {"images": n_img + n_frames, "frames": n_frames, "detections": n_det, "save_dir": save, "records": records,
+            "skipped": skipped}

@@ -30,6 +30,13 @@ class Letterboxed:
     ratio: float
     pad: tuple[float, float]  # left, top
 
+    @property
+    def gains(self) -> tuple[float, float]:
+        """(gain_h, gain_w) of the resize as done: each side is rounded to whole pixels, so the two
+        differ from ``ratio`` (and from each other) by up to half a pixel over the side."""
+        h0, w0 = self.shape0
+        return round(h0 * self.ratio) / h0, round(w0 * self.ratio) / w0
+
 
 def preprocess(images_bgr: Sequence[np.ndarray], imgsz: int | tuple[int, int]) -> tuple[np.ndarray, list[Letterboxed]]:
     """BGR uint8 (H, W, 3) images -> float32 (B, 3, h, w) RGB in [0, 1] and their letterbox records.
@@ -77,7 +84,7 @@ def decode_raw(raw: Sequence[np.ndarray], anchors: np.ndarray | list, strides: S
 def _to_original(dets: np.ndarray, lb: Letterboxed) -> np.ndarray:
     if len(dets):
         dets = dets.copy()
-        dets[:, :4] = scale_boxes(lb.shape, dets[:, :4], lb.shape0, ((lb.ratio, lb.ratio), lb.pad))
+        dets[:, :4] = scale_boxes(lb.shape, dets[:, :4], lb.shape0, (lb.gains, lb.pad))
     return dets
 
 

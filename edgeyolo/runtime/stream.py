@@ -87,6 +87,15 @@ def _reader(cap: Any, detector: Detector, q: "queue.Queue", stop: threading.Even
     _put(q, end, stop)
 
 
+def _check_gui() -> None:
+    """--show needs an OpenCV with a GUI backend; the headless wheel (this package's default) has none."""
+    try:
+        cv2.namedWindow("edgeyolo")
+    except cv2.error:
+        raise ValueError("--show needs OpenCV with window support, and this one is headless: "
+                         "`pip install opencv-python` (instead of opencv-python-headless), or use --save") from None
+
+
 def run_stream(detector: Detector, source: str | int, show: bool = False, save: str | Path | None = None,
                max_frames: int | None = None, fps_out: float | None = None, log: Callable[[str], None] = print) -> StreamStats:
     """Run ``detector`` on a camera or video; returns the frame count, timings and whether Ctrl-C stopped it."""
@@ -94,7 +103,11 @@ def run_stream(detector: Detector, source: str | int, show: bool = False, save: 
     cap = cv2.VideoCapture(src)
     if not cap.isOpened():
         raise ValueError(f"--source {source}: OpenCV cannot open it")
-    fps_out = fps_out or cap.get(cv2.CAP_PROP_FPS) or 25.0
+    if fps_out is None:
+        fps_out = cap.get(cv2.CAP_PROP_FPS)
+        fps_out = fps_out if fps_out and fps_out == fps_out and fps_out > 0 else 25.0  # cameras report 0 or NaN
+    if show:
+        _check_gui()
     q: queue.Queue = queue.Queue(maxsize=1 if live else 2)
     stop = threading.Event()
     thread = threading.Thread(target=_reader, args=(cap, detector, q, stop, live), name="edgeyolo-reader", daemon=True)
@@ -129,6 +142,9 @@ def run_stream(detector: Detector, source: str | int, show: bool = False, save: 
                     Path(save).parent.mkdir(parents=True, exist_ok=True)
                     writer = cv2.VideoWriter(str(save), cv2.VideoWriter_fourcc(*"mp4v"), float(fps_out),
                                              (vis.shape[1], vis.shape[0]))
+                    if not writer.isOpened():
+                        raise ValueError(f"--save {save}: OpenCV cannot write this video (mp4v): use a .mp4 "
+                                         "or .avi file name")
                 writer.write(vis)
             frames += 1
             if show:
@@ -144,7 +160,10 @@ def run_stream(detector: Detector, source: str | int, show: bool = False, save: 
         if writer is not None:
             writer.release()
         if show:
-            cv2.destroyAllWindows()
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:  # a failure here must not hide the one that ended the loop
+                pass
     n = max(frames, 1)
     stats = StreamStats(frames, time.perf_counter() - t_start, interrupted, t_pre / n, t_inf / n, t_post / n,
                         str(save) if save is not None and writer is not None else None)
