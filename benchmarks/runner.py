@@ -186,7 +186,7 @@ class CellRunner:
                       else load_artifact_runner(art, o.device, o.threads))
         row["notes"] += loaded.notes
         row["artifact"], row["export_cached"] = str(art), cached
-        row["size_mb"] = round(Path(art).stat().st_size / 2**20, 2)
+        row["size_mb"] = round((_weights_bytes(art) if str(art).endswith(".pt") else Path(art).stat().st_size) / 2**20, 2)
         if s.kind != "artifact":
             row["gflops"] = self.gflops(self.checkpoint(s), cell.imgsz)
         x = np.random.default_rng(0).random((cell.batch, 3, cell.imgsz, cell.imgsz), dtype=np.float32)
@@ -231,6 +231,12 @@ class CellRunner:
         from edgeyolo.export.evaluate import evaluate_map  # noqa: PLC0415
         m = evaluate_map(loaded.backend, self.data, cell.imgsz, loaded.info.nc, "val", o.map_images)
         row.update(map50_95=round(m.map50_95 * 100, 3), map50=round(m.map50 * 100, 3), map_images=m.images)
+
+
+def _weights_bytes(checkpoint: str | Path) -> int:
+    """A checkpoint's deployable size: its weights, not the training state a last.pt also holds."""
+    from edgeyolo.models.checkpoint import read_checkpoint  # noqa: PLC0415
+    return sum(v.numel() * v.element_size() for v in read_checkpoint(checkpoint)["model"].values())
 
 
 def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers: Readers | None = None,

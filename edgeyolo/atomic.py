@@ -5,10 +5,18 @@ the torch-free runtime uses it too."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it; put back at once
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -20,6 +28,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: the file gets the mode open() would give it
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -24,3 +24,14 @@ def test_failed_write_keeps_the_previous_file(tmp_path) -> None:
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert p.read_text() == "previous" and [x.name for x in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_written_files_get_the_umask_mode(tmp_path) -> None:
+    """mkstemp creates 0600 files: renamed into place as they are, checkpoints and results would be
+    unreadable to the group/others a plain open() lets read them."""
+    import stat
+
+    p = atomic_write_text(tmp_path / "r.csv", "x")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) != 0o600

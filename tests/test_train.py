@@ -121,7 +121,7 @@ def test_compare_runs(overfit_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
     table = (tmp_path / "cmp" / "compare.md").read_text().splitlines()
-    assert len(table) == 4 and "tiny-yolo.yaml" in table[2]
+    assert len(table) == 4 and "| tiny-yolo |" in table[2]  # the name in the checkpoint's config
     row = [c.strip() for c in table[2].split("|")]
     assert row[5] == str(EPOCHS) and float(row[6]) > 0.5
 

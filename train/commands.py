@@ -35,7 +35,8 @@ import click
 @click.option("--optimizer", type=click.Choice(["SGD", "Adam", "AdamW"]), default=None,
               help="Default: AdamW on the synthetic set, else SGD (Nesterov).")
 @click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=50, show_default=True, help="Early-stopping epochs.")
+@click.option("--patience", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Stop after this many validations without a fitness improvement (epochs, with --val-interval 1).")
 @click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate every N epochs (always after the last).")
 @click.option("--multi-scale", is_flag=True, help="Random image size in [0.5, 1.5] x imgsz per batch.")

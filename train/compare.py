@@ -25,6 +25,25 @@ def _load_run(run: Path) -> tuple[str, list[dict[str, float]], dict]:
     return run.name, rows, args
 
 
+def _architecture(run: Path, args: dict) -> tuple[str, object]:
+    """(model name, what builds it): the config saved in the run's checkpoint (a fine-tuned run, or a
+    YAML that has moved since, has no buildable name in args.yaml), else args' model if it builds."""
+    from edgeyolo.models.checkpoint import read_checkpoint  # noqa: PLC0415
+    for ckpt in (run / "weights" / "last.pt", run / "weights" / "best.pt"):
+        if ckpt.is_file():
+            try:
+                cfg = read_checkpoint(ckpt)["cfg"]
+                return str(cfg.get("name", args.get("model", "?"))), cfg
+            except ValueError:
+                continue
+    name = str(args.get("model", "?"))
+    try:
+        build_model(name, device="meta")
+    except ValueError:
+        return name, None
+    return name, name
+
+
 def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> tuple[str, Path]:
     """Plot every run's curves into ``out/compare.png`` and write ``out/compare.md``; returns the
     Markdown table and the PNG path."""
@@ -56,11 +75,11 @@ def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> t
 
     lines = ["| run | model | params | GFLOPs@%d | epochs | final mAP50 | final mAP50-95 | best mAP50 | best mAP50-95 |"
              % imgsz, "|---|---|---|---|---|---|---|---|---|"]
-    for name, rows, args in loaded:
-        model_name = args.get("model", "?")
+    for (name, rows, args), run in zip(loaded, runs):
+        model_name, arch = _architecture(Path(run), args)
         params = gflops = "?"
-        if model_name != "?":
-            m = build_model(model_name, nc=int(args.get("nc", 0)) or _nc(rows, args), device="meta")
+        if arch is not None:
+            m = build_model(arch, nc=int(args.get("nc", 0)) or _nc(rows, args), device="meta")
             params = f"{count_params(m)[1]:,}"
             gflops = f"{sum(s.gflops for s in part_stats(m, imgsz)):.1f}"
         validated = [r for r in rows if np.isfinite(r.get("metrics/mAP50", np.nan))] or rows

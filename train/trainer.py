@@ -27,6 +27,7 @@ from .ema import ModelEMA, unwrap
 from .finetune import set_frozen, transfer_weights
 from .hyp import load_hyp
 from .loss import YOLOLoss
+from .multiscale import random_rescale
 from .optim import build_optimizer, lr_lambda, warmup
 from .runs import increment_path, read_results, seed_everything, write_results, write_yaml
 from .validate import ValResult, validate
@@ -76,6 +77,10 @@ class TrainConfig:
         filled = {k: v for k, v in base.items() if getattr(self, k) is None}
         if self.model is None and not self.weights:
             filled["model"] = DEFAULT_MODEL
+        for k in ("data", "hyp", "model", "weights", "backbone_weights"):  # files: absolute, so that a
+            v = filled.get(k, getattr(self, k))  # resume from another folder finds them (args are saved)
+            if isinstance(v, str) and Path(v).is_file():
+                filled[k] = str(Path(v).resolve())
         return dataclasses.replace(self, **filled, cache=(self.data is None) if self.cache is None else self.cache)
 
 
@@ -134,6 +139,7 @@ class Trainer:
                                         cache_images=bool(cfg.cache)) if self.main else None
         self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
         self.accumulate = max(round(cfg.nbs / (cfg.batch * self.world)), 1)
+        self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
         self.hyp["weight_decay"] *= cfg.batch * self.world * self.accumulate / cfg.nbs
         self.optimizer = build_optimizer(self.model, cfg.optimizer, self.hyp["lr0"], self.hyp["momentum"],
                                          self.hyp["weight_decay"])
@@ -211,10 +217,9 @@ class Trainer:
         if result is not None:
             meta.update({"fitness": result.fitness, "mAP50": result.metrics.map50, "mAP50-95": result.metrics.map})
         ckpt = make_checkpoint(self.ema.ema, self.names, meta, self._train_state(epoch))
+        if is_best:  # best.pt first: a last.pt that records a new best fitness always has its best.pt
+            atomic_torch_save({k: v for k, v in ckpt.items() if k != "train_state"}, self.wdir / "best.pt")
         atomic_torch_save(ckpt, self.wdir / "last.pt")
-        if is_best:
-            ckpt.pop("train_state")
-            atomic_torch_save(ckpt, self.wdir / "best.pt")
 
     @classmethod
     def resume(cls, target: str | Path, project: str = "runs/train") -> Trainer:
@@ -248,7 +253,7 @@ class Trainer:
     def _setup_run_dir(self) -> None:
         self.wdir.mkdir(parents=True, exist_ok=True)
         write_yaml(self.run_dir / "args.yaml", dataclasses.asdict(self.cfg))
-        write_yaml(self.run_dir / "hyp.yaml", self.hyp)
+        write_yaml(self.run_dir / "hyp.yaml", self.hyp_given)
         if self.cfg.plots and self.start_epoch == 0:
             from edgeyolo.data import plot_samples
             from edgeyolo.ops.plots import plot_labels
@@ -272,8 +277,11 @@ class Trainer:
         nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))
         # At least 100 warm-up iterations (YOLOv5), none when warmup_epochs is 0.
         nw = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else -1
-        t_start = time.time()
+        t_run = time.time()
+        t_start = t_run - (rows[-1]["time"] if rows else 0.0)  # the time column keeps counting across a resume
+        last_epoch = self.start_epoch - 1
         for epoch in range(self.start_epoch, cfg.epochs):
+            last_epoch = epoch
             losses = self._train_epoch(epoch, nb, nw)
             lrs = [g["lr"] for g in self.optimizer.param_groups]
             stop = False
@@ -305,7 +313,7 @@ class Trainer:
             if stop:
                 break
         if self.main:
-            self._finish(time.time() - t_start)
+            self._finish(last_epoch + 1 - self.start_epoch, time.time() - t_run)
         return self.run_dir
 
     def _val_loader(self) -> Any:
@@ -346,7 +354,7 @@ class Trainer:
                 warmup(self.optimizer, ni, nw, self.lf(epoch), hyp["lr0"], hyp["warmup_bias_lr"],
                        hyp["warmup_momentum"], hyp["momentum"])
             if cfg.multi_scale:
-                imgs = _random_rescale(imgs, cfg.imgsz, int(unwrap(model).stride.max()))
+                imgs = random_rescale(imgs, cfg.imgsz, int(unwrap(model).stride.max()))
             with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
                 raw = model(imgs)
                 loss, items = self.loss_fn([r.float() for r in raw], targets.to(self.device))
@@ -354,24 +362,29 @@ class Trainer:
                 loss = loss * self.world  # DDP averages gradients over ranks; YOLOv5 scales back
             self.scaler.scale(loss).backward()
             if ni - self.last_opt_step >= accumulate:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad()
-                if self.ema is not None:
-                    self.ema.update(model)
-                self.last_opt_step = ni
+                self._step(model, ni)
             mloss = (mloss * i + items.cpu()) / (i + 1)
             if self.main and cfg.progress:
                 mem = f"{torch.cuda.memory_reserved(self.device) / 2**30:.1f}G" if self.device.type == "cuda" else "cpu"
                 bar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {mloss[0]:.4f} obj {mloss[1]:.4f} "
                                     f"cls {mloss[2]:.4f} inst {targets.shape[0]:>3} {imgs.shape[-1]}px")
+        if ni > self.last_opt_step:  # the epoch's last, partial accumulation (YOLOv5 drops it at the next zero_grad)
+            self._step(model, ni)
         return mloss.numpy()
 
-    def _finish(self, seconds: float) -> None:
+    def _step(self, model: nn.Module, ni: int) -> None:
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        if self.ema is not None:
+            self.ema.update(model)
+        self.last_opt_step = ni
+
+    def _finish(self, epochs: int, seconds: float) -> None:
         best = self.wdir / "best.pt"
-        summary = f"{self.cfg.epochs - self.start_epoch} epochs in {seconds / 60:.1f} min"
+        summary = f"{epochs} epochs in {seconds / 60:.1f} min"
         if best.is_file() and self.cfg.plots:
             from edgeyolo.models.checkpoint import load_model
             from edgeyolo.ops import plots
@@ -385,9 +398,3 @@ class Trainer:
             self._log(result.table())
             summary += f"; best.pt mAP50 {result.metrics.map50:.3f} mAP50-95 {result.metrics.map:.3f}"
         self._log(f"{summary}. Results saved to {self.run_dir}")
-
-
-def _random_rescale(imgs: torch.Tensor, imgsz: int, stride: int) -> torch.Tensor:
-    """Multi-scale training: a random size in [0.5, 1.5] x imgsz, a multiple of the stride."""
-    size = int(np.random.uniform(imgsz * 0.5, imgsz * 1.5 + stride)) // stride * stride
-    return nn.functional.interpolate(imgs, size=(size, size), mode="bilinear", align_corners=False)
