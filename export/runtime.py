@@ -12,6 +12,7 @@ import numpy as np
 from edgeyolo.runtime.backends import OrtBackend as OrtRunner  # noqa: F401  (re-exported: export's name for it)
 from edgeyolo.runtime.backends import TorchModuleBackend as TorchRunner  # noqa: F401  (the PyTorch reference)
 from edgeyolo.runtime.backends import load_backend
+from edgeyolo.runtime.processing import pad_to_batch
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
 
@@ -36,10 +37,7 @@ def fit_batch(runner: Runner) -> Runner:
         parts = []
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
-            n = len(chunk)
-            if n < b:
-                chunk = np.concatenate((chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)))
-            parts.append([y[:n] for y in runner(chunk)])
+            parts.append([y[:len(chunk)] for y in runner(pad_to_batch(chunk, b))])
         return [np.concatenate(ys) for ys in zip(*parts)]
     return run
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backends import Backend, load_backend
-from .processing import Letterboxed, postprocess, preprocess
+from .processing import Letterboxed, pad_to_batch, postprocess, preprocess
 
 
 class Detector:
@@ -45,9 +45,7 @@ class Detector:
             raise ValueError(f"{len(images_bgr)} images but {Path(self.info.path).name} takes batch "
                              f"{self.info.batch} (export with --batch N or --dynamic)")
         x, lbs = preprocess(images_bgr, self.imgsz)
-        if self.info.batch and len(x) < self.info.batch:  # a static batch: pad with blank images
-            x = np.concatenate((x, np.zeros((self.info.batch - len(x), *x.shape[1:]), x.dtype)))
-        return x, lbs
+        return (pad_to_batch(x, self.info.batch) if self.info.batch else x), lbs  # a static batch: blank images
 
     def infer(self, x: np.ndarray) -> list[np.ndarray]:
         return self.backend(x)

@@ -38,6 +38,13 @@ class Letterboxed:
         return round(h0 * self.ratio) / h0, round(w0 * self.ratio) / w0
 
 
+def pad_to_batch(x: np.ndarray, batch: int) -> np.ndarray:
+    """(n, ...) -> (batch, ...) with blank (zero) inputs appended: a static-batch artifact's input."""
+    if len(x) > batch:
+        raise ValueError(f"{len(x)} inputs for a batch of {batch}")
+    return x if len(x) == batch else np.concatenate((x, np.zeros((batch - len(x), *x.shape[1:]), x.dtype)))
+
+
 def preprocess(images_bgr: Sequence[np.ndarray], imgsz: int | tuple[int, int]) -> tuple[np.ndarray, list[Letterboxed]]:
     """BGR uint8 (H, W, 3) images -> float32 (B, 3, h, w) RGB in [0, 1] and their letterbox records.
 
