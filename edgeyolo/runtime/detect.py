@@ -39,12 +39,11 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     return {f: f.stem if counts[f.stem.lower()] == 1 else f"{f.stem}_{f.suffix[1:].lower()}" for f in files}
 
 
-def iter_frames(source: Path, skipped: list[str] | None = None) -> Iterator[tuple[Path, int, np.ndarray, float]]:
+def iter_frames(files: list[Path], skipped: list[str] | None = None) -> Iterator[tuple[Path, int, np.ndarray, float]]:
     """(file, frame index or -1 for an image, BGR image, the video's frame rate or 0 for an image)
-    for an image, every image and video of a folder, or every frame of a video file. In a folder an
-    unreadable file is reported in ``skipped`` and passed over; a single file that cannot be read
-    raises ``ValueError``."""
-    files = source_files(source)
+    for every image and every frame of every video of ``files`` (:func:`source_files`). Of several
+    files an unreadable one is reported in ``skipped`` and passed over; a lone file that cannot be
+    read raises ``ValueError``."""
     for f in files:
         try:
             yield from _frames(f)
@@ -103,7 +102,7 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
     n_img = n_frames = n_det = 0
     skipped: list[str] = []
     try:
-        for f, idx, im, fps in iter_frames(source, skipped):
+        for f, idx, im, fps in iter_frames(files, skipped):
             name = names_of[f]
             dets = detector([im])[0]
             n_img, n_frames, n_det = n_img + (idx < 0), n_frames + (idx >= 0), n_det + len(dets)
