@@ -36,12 +36,12 @@ def _architecture(run: Path, args: dict) -> tuple[str, object]:
                 return str(cfg.get("name", args.get("model", "?"))), cfg
             except ValueError:
                 continue
+    from edgeyolo.models.builder import load_config  # noqa: PLC0415
     name = str(args.get("model", "?"))
     try:
-        build_model(name, device="meta")
+        return name, load_config(name)  # resolves the name or YAML without building the model twice
     except ValueError:
         return name, None
-    return name, name
 
 
 def compare_runs(runs: list[str | Path], out: str | Path, imgsz: int = 640) -> tuple[str, Path]:

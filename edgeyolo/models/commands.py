@@ -55,9 +55,7 @@ def _weights_info(path: Path, imgsz: int | None) -> str:
     from edgeyolo.runtime.backends import SUFFIXES, load_backend
 
     if path.name.lower().endswith(SUFFIXES):
-        meta = load_backend(path).info
-        return "\n".join(f"{k:>10}: {getattr(meta, k)}" for k in ("format", "precision", "imgsz", "batch", "layout",
-                                                                   "stride", "anchors", "names"))
+        return load_backend(path).info.describe()
     from .checkpoint import load_model
     from .summary import describe
 

@@ -54,9 +54,7 @@ def run(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.command == "info":
         from .backends import load_backend  # noqa: PLC0415
-        info = load_backend(a.model, a.device).info
-        for k in ("format", "precision", "imgsz", "batch", "layout", "stride", "names"):
-            print(f"{k:>10}: {getattr(info, k)}")
+        print(load_backend(a.model, a.device).info.describe())
         return 0
     det = _detector(a)
     if a.command == "detect":

@@ -35,6 +35,11 @@ class ModelInfo:
     def nc(self) -> int:
         return len(self.names)
 
+    def describe(self) -> str:
+        """What the artifact declares, a line per field (``edgeyolo info`` / ``edgeyolo-run info``)."""
+        return "\n".join(f"{k:>10}: {getattr(self, k)}" for k in ("format", "precision", "imgsz", "batch", "layout",
+                                                                   "stride", "anchors", "names"))
+
 
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
     """metadata_props / TorchScript extra files store strings as-is and everything else as JSON."""
