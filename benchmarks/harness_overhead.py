@@ -39,7 +39,8 @@ def run(repeats: int = 5) -> dict:
     return {"in_interval_us": round(in_interval * 1000, 3), "loop_per_iteration_us": round(loop * 1000, 3),
             "busy_2ms_p50_ms": busy.p50_ms, "busy_2ms_error_pct": round((busy.p50_ms / BUSY_MS - 1) * 100, 3),
             "within_budget": in_interval < BUDGET_MS and loop < BUDGET_MS and abs(busy.p50_ms / BUSY_MS - 1) < 0.01,
-            "repeats": repeats, "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_at_start": [round(v, 2) for v in load] if load else None,
+            "repeats": repeats, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load_average_at_start": [round(v, 2) for v in load] if load else None,
             "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
 
 
