@@ -17,7 +17,8 @@ SHIPPED = ("edgeyolo", "train", "export", "benchmarks")  # the folders setup.cfg
 # import name -> distribution, where they differ
 DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "torch_tensorrt": "torch-tensorrt"}
 # imported only as a fallback for a declared package, so deliberately not declared
-UNDECLARED = {"onnxsim": "export's ONNX simplifier when onnxslim is not installed"}
+UNDECLARED = {"onnxsim": "export's ONNX simplifier when onnxslim is not installed",
+              "ultralytics": "the peer the benchmarks train beside edgeyolo, in its own interpreter; never a dependency"}
 
 pytestmark = pytest.mark.skipif(not hasattr(sys, "stdlib_module_names"), reason="needs Python 3.10+")
 
