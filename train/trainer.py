@@ -139,6 +139,7 @@ class Trainer:
                                           cache_images=bool(cfg.cache))
         self.val_set = DetectionDataset(self.data, "val", cfg.imgsz, augment=False, rect=True, batch_size=cfg.batch * 2,
                                         cache_images=bool(cfg.cache)) if self.main else None
+        self._val_dl = None
         self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
         self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
         self.nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))  # batches per epoch
@@ -322,8 +323,12 @@ class Trainer:
         return self.run_dir
 
     def _val_loader(self) -> Any:
-        batch = int(np.bincount(self.val_set.batch_index).max())  # the rect dataset's own batches
-        return build_dataloader(self.val_set, batch, self.cfg.workers, shuffle=False, distributed=False)
+        """One loader for every validation: its workers persist, where a new loader would fork new
+        ones each epoch (a second or more per epoch on a small set, for identical batches)."""
+        if self._val_dl is None:
+            batch = int(np.bincount(self.val_set.batch_index).max())  # the rect dataset's own batches
+            self._val_dl = build_dataloader(self.val_set, batch, self.cfg.workers, shuffle=False, distributed=False)
+        return self._val_dl
 
     def _train_epoch(self, epoch: int, nb: int, nw: int) -> np.ndarray:
         frozen = epoch < self.cfg.freeze_backbone
