@@ -81,7 +81,8 @@ def _clean(text: str) -> str:
 
 def _deprecated(text: str | None) -> str | None:
     """The first sentence after ``[DEPRECATED]``: which version deprecated it and what replaces it."""
-    m = re.search(r"\[DEPRECATED\]\s*([^\n]*?\.)(?:\s+(Superseded[^\n]*?\.|Use[^\n]*?\.))?", text or "")
+    end = r"\.(?=\s|$)"  # a sentence's full stop, not the one inside "10.12"
+    m = re.search(rf"\[DEPRECATED\]\s*([^\n]*?{end})(?:\s+((?:Superseded|Use)[^\n]*?{end}))?", text or "")
     return " ".join(g for g in m.groups() if g)[:160] if m else None
 
 
