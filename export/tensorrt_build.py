@@ -25,7 +25,7 @@ class EngineOptions:
     int8: bool = False
     workspace_gib: float = 4.0
     dla_core: int | None = None
-    target: str = "10"
+    target: str = "10.3"
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
