@@ -165,7 +165,17 @@ def test_check_trt_lists_unsupported_nodes(model, tmp_path: Path) -> None:
                              [helper.make_tensor_value_info("x", 1, [1])], [helper.make_tensor_value_info("y", 1, [1])]),
                              opset_imports=[helper.make_opsetid("", 18)])
     assert any("Mish" in line and "m0" in line for line in check_trt(mish, "8.6"))
-    assert not any("Mish" in line for line in check_trt(mish, "10"))
+    assert all(not any("Mish" in line for line in check_trt(mish, t)) for t in ("10", "10.3", "10.16", "11"))
+
+
+@pytest.mark.parametrize("target", ["10.3", "10.16", "11"])
+def test_our_exports_pass_each_targets_lint(onnx_path: Path, tmp_path: Path, target: str) -> None:
+    """Every TensorRT target has a --check-trt table, and our graph (with either NMS tail) passes it."""
+    from edgeyolo.export.fp16 import to_fp16
+    assert check_trt(onnx_path, target) == []
+    assert check_trt(add_onnx_nms(onnx.load(str(onnx_path)), nc=4, rows=300), target) == []
+    if target == "11":  # what an 11 engine is built from
+        assert check_trt(to_fp16(onnx_path, tmp_path / "m_fp16.onnx"), target) == []
 
 
 def test_our_8_2_export_passes_the_lint(model, tmp_path: Path) -> None:
