@@ -54,8 +54,6 @@ TARGETS: dict[str, Target] = {
     "ort": Target("ort", "ONNX Runtime, CPU (x86-64, ARM64)", 17, 21, None, "sigmoid", False, ONNXRUNTIME),
 }
 DEFAULT_TARGET = "10.3"
-# what --target also accepts: a major version, or a full TensorRT version string
-ALIASES = ("10", "8")
 
 
 def target_key(version: str) -> str:

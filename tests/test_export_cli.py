@@ -70,6 +70,10 @@ def test_option_refused_with_reason(weights: Path, capsys) -> None:
 def test_check_trt(weights: Path, capsys) -> None:
     assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--trt-target", "8.2"]) == 0
     assert "every node imports in TensorRT 8.2" in capsys.readouterr().out
+    assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--target", "11.4.0"]) == 0
+    assert "every node imports in TensorRT 11" in capsys.readouterr().out
+    assert run(["export", "--weights", str(weights), "--check-trt", "--target", "7.1"]) == 2
+    assert "unknown --target '7.1'" in capsys.readouterr().err
 
 
 def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
