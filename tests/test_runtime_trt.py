@@ -1,7 +1,8 @@
 """The TensorRT backend's own logic (buffers, copies, shapes, both I/O APIs, the sidecar check)
 against a stand-in for ``tensorrt`` and ``pycuda`` that computes a known function on the host.
-It cannot prove the real TensorRT API (no TensorRT or GPU here; tests/test_export_trt.py runs the
-real engine where both exist); it does prove the data path through our code."""
+The stand-in is held to each supported version's recorded API (tests/trt_standin.py), so the
+backend uses only names that version's bindings have; no TensorRT or GPU here runs a real engine
+(tests/test_export_trt.py does where both exist)."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 
 from edgeyolo.runtime.sidecar import sidecar_path
+from trt_standin import VERSIONS, standin_module
 
-GPU, CC, TRT_VERSION = "Fake GPU", (8, 7), "10.3.0"
+GPU, CC = "Fake GPU", (8, 7)
 IMGSZ, N, NC = 32, 4, 4
 _MEM: dict[int, "DevMem"] = {}
 
@@ -105,7 +107,7 @@ class _TensorEngine:
         return ("images", "output")[i]
 
     def get_tensor_mode(self, name):
-        return "in" if name == "images" else "out"
+        return self._trt.TensorIOMode.INPUT if name == "images" else self._trt.TensorIOMode.OUTPUT
 
     def get_tensor_shape(self, name):
         return (-1, 3, IMGSZ, IMGSZ) if name == "images" else (-1, N, 5 + NC)
@@ -114,10 +116,10 @@ class _TensorEngine:
         return [(1, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ)]
 
     def get_tensor_dtype(self, name):
-        return np.float32
+        return self._trt.DataType.FLOAT
 
     def create_execution_context(self):
-        return _Context(self.calls)
+        return self._trt.IExecutionContext(self.calls)
 
 
 class _BindingEngine:  # TensorRT 8.2: no num_io_tensors
@@ -139,19 +141,17 @@ class _BindingEngine:  # TensorRT 8.2: no num_io_tensors
         return ("images", "output")[i]
 
     def get_binding_dtype(self, i):
-        return np.float32
+        return self._trt.DataType.FLOAT
 
     def create_execution_context(self):
-        return _Context(self.calls)
+        return self._trt.IExecutionContext(self.calls)
 
 
-def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
-    trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
-    trt.nptype = lambda dt: dt
-    trt.init_libnvinfer_plugins = lambda logger, namespace: calls.append("plugins")
+def _fake_trt(engine_cls, calls, version) -> types.ModuleType:
+    """``tensorrt`` as ``version``'s bindings offer it, with ``engine_cls`` as its ICudaEngine."""
+    class Logger:
+        def __init__(self, min_severity=2):
+            pass
 
     class Runtime:
         DLA_core = -1
@@ -159,28 +159,38 @@ def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
         def __init__(self, logger):
             pass
 
-        def deserialize_cuda_engine(self, plan):
+        def deserialize_cuda_engine(self, serialized_engine):
             calls.append("deserialize")
-            return engine_cls(calls)
-    trt.Runtime = Runtime
-    return trt
+            return self._trt.ICudaEngine(calls)
+    classes = {"Logger": Logger, "Runtime": Runtime, "ICudaEngine": engine_cls, "IExecutionContext": _Context}
+    return standin_module(version, classes, {
+        "init_libnvinfer_plugins": lambda logger, namespace: calls.append("plugins"),
+        "nptype": lambda trt_type: {"FLOAT": np.float32}[trt_type.name]})
+
+
+@pytest.fixture(params=VERSIONS)
+def trt_version(request) -> str:
+    """The TensorRT version the engine was built with and this machine has (one run per version)."""
+    return request.param
 
 
 @pytest.fixture
-def engine(tmp_path) -> Path:
+def engine(tmp_path, trt_version) -> Path:
     path = tmp_path / "m.engine"
     path.write_bytes(b"plan")
     sidecar_path(path).write_text(json.dumps({
-        "tensorrt": TRT_VERSION, "gpu": GPU, "compute_capability": "8.7", "jetson": None, "precision": "fp16",
+        "tensorrt": trt_version, "gpu": GPU, "compute_capability": "8.7", "jetson": None, "precision": "fp16",
         "imgsz": IMGSZ, "names": ["motorcycle", "car", "bus", "truck"], "stride": [8, 16, 32], "decode": True,
         "build": {"dynamic_batch": True, "max_batch": 2}}))
     return path
 
 
-@pytest.mark.parametrize("engine_cls,api", [(_TensorEngine, "v3"), (_BindingEngine, "v2")])
-def test_engine_data_path(engine, monkeypatch, engine_cls, api):
+# The name-based tensor API on every supported version; the binding API of 8.2 (no num_io_tensors).
+@pytest.mark.parametrize("trt_version,engine_cls,api", [(v, _TensorEngine, "v3") for v in VERSIONS] +
+                         [("8.2.1.8", _BindingEngine, "v2")])
+def test_engine_data_path(engine, monkeypatch, trt_version, engine_cls, api):
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(engine_cls, calls)}.items():
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(engine_cls, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.backends import load_backend
@@ -204,11 +214,11 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api):
     assert len(Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)] * 5)) == 5
 
 
-def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch):
+def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, trt_version):
     """A False from execute/set_input_shape raises (the reused buffers would hold the previous
     results); an engine built for a DLA core is deserialized for that core."""
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls)}.items():
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     side = json.loads(sidecar_path(engine).read_text())
@@ -221,13 +231,14 @@ def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch):
         b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
 
 
-def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch):
+def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, trt_version):
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, "8.6.1")}.items():
+    here = VERSIONS[(VERSIONS.index(trt_version) + 1) % len(VERSIONS)]  # another supported version
+    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, here)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.trt_backend import TrtBackend
-    with pytest.raises(ValueError, match=r"built with TensorRT 10.3.0, this machine has 8.6.1"):
+    with pytest.raises(ValueError, match=rf"built with TensorRT {trt_version}, this machine has {here}"):
         TrtBackend(engine)
     assert "deserialize" not in calls
     sidecar_path(engine).unlink()
