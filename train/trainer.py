@@ -130,7 +130,9 @@ class Trainer:
         if cfg.backbone_weights and state is None:
             n = load_backbone_weights(model, cfg.backbone_weights)
             self._log(f"loaded {n} backbone tensors from {cfg.backbone_weights}")
-        self.model = model.to(self.device)
+        # Channels-last: oneDNN's (and cuDNN's) native layout; a training step of the default model ran
+        # about twice as fast on a 2-core CPU (benchmarks/results/*/train_throughput.md).
+        self.model = model.to(self.device, memory_format=torch.channels_last)
         stride = int(self.model.stride.max())
         if cfg.imgsz % stride:
             raise ValueError(f"--imgsz {cfg.imgsz} must be a multiple of the model's max stride {stride}")
@@ -362,7 +364,7 @@ class Trainer:
         accumulate = self.accumulate
         for i, (imgs, targets, _, _) in bar:
             ni = i + nb * epoch
-            imgs = imgs.to(self.device, non_blocking=True).float() / 255
+            imgs = imgs.to(self.device, non_blocking=True).float().div_(255).contiguous(memory_format=torch.channels_last)
             if ni <= nw:
                 accumulate = max(1, round(float(np.interp(ni, [0, nw], [1, cfg.nbs / (cfg.batch * self.world)]))))
                 warmup(self.optimizer, ni, nw, self.lf(epoch), hyp["lr0"], hyp["warmup_bias_lr"],
