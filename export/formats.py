@@ -43,7 +43,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "workspace", "dla"},
            ("tensorrt",), True, "pip install 'edgeyolo[trt]' on a machine with TensorRT and a CUDA GPU"),
     Format("torch-tensorrt", ".trt.ts", "torch.jit", COMMON | {"fp16", "workspace"},
-           ("torch_tensorrt",), True, "pip install 'edgeyolo[trt]' (torch-tensorrt) with a CUDA GPU"),
+           ("torch_tensorrt",), True,
+           "a CUDA GPU and the torch-tensorrt built for your torch: pip install 'torch-tensorrt==<torch major.minor>.*'"),
 )}
 
 
