@@ -1,5 +1,6 @@
 """The TensorRT backend's own logic (buffers, copies, shapes, both I/O APIs, the sidecar check)
-against a stand-in for ``tensorrt`` and ``pycuda`` that computes a known function on the host.
+against a stand-in for ``tensorrt`` that computes a known function on the host, once per CUDA
+binding (pycuda, cuda-python, cuda-python's older ``cuda.cudart``; tests/cuda_fakes.py).
 It cannot prove the real TensorRT API (no TensorRT or GPU here; tests/test_export_trt.py runs the
 real engine where both exist); it does prove the data path through our code."""
 from __future__ import annotations
@@ -14,18 +15,10 @@ import pytest
 
 from edgeyolo.runtime.sidecar import sidecar_path
 
-GPU, CC, TRT_VERSION = "Fake GPU", (8, 7), "10.3.0"
+from cuda_fakes import BINDINGS, GPU, MEM, fake_binding, fake_pycuda
+
+TRT_VERSION = "10.3.0"
 IMGSZ, N, NC = 32, 4, 4
-_MEM: dict[int, "DevMem"] = {}
-
-
-class DevMem:
-    def __init__(self, nbytes: int):
-        self.buf = bytearray(nbytes)
-        _MEM[id(self)] = self
-
-    def __int__(self) -> int:
-        return id(self)
 
 
 def expected(x: np.ndarray) -> np.ndarray:
@@ -34,36 +27,14 @@ def expected(x: np.ndarray) -> np.ndarray:
     return (m[:, None, None] * np.arange(1, N + 1)[None, :, None] + np.arange(5 + NC)[None, None, :]).astype(np.float32)
 
 
-def _fake_pycuda(calls: list) -> dict[str, types.ModuleType]:
-    drv = types.ModuleType("pycuda.driver")
-    drv.init = lambda: None
-    drv.Device = lambda i: types.SimpleNamespace(name=lambda: GPU, compute_capability=lambda: CC)
-    drv.pagelocked_empty = lambda n, dtype: np.empty(n, dtype)
-    drv.mem_alloc = DevMem
-
-    def htod(dev, host, stream):
-        calls.append("htod")
-        dev.buf[: host.nbytes] = host.tobytes()
-
-    def dtoh(host, dev, stream):
-        calls.append("dtoh")
-        host[...] = np.frombuffer(bytes(dev.buf[: host.nbytes]), host.dtype)
-    drv.memcpy_htod_async, drv.memcpy_dtoh_async = htod, dtoh
-    drv.Stream = lambda: types.SimpleNamespace(handle=1, synchronize=lambda: calls.append("sync"))
-    pkg = types.ModuleType("pycuda")
-    pkg.driver = drv
-    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": types.ModuleType("pycuda.autoinit"),
-            "pycuda.autoprimaryctx": types.ModuleType("pycuda.autoprimaryctx")}
-
-
 class _Context:
     def __init__(self, calls):
         self.calls, self.shape, self.addr = calls, None, {}
 
     def _run(self, in_addr: int, out_addr: int) -> None:
-        x = np.frombuffer(bytes(_MEM[in_addr].buf[: int(np.prod(self.shape)) * 4]), np.float32).reshape(self.shape)
+        x = np.frombuffer(bytes(MEM[in_addr].buf[: int(np.prod(self.shape)) * 4]), np.float32).reshape(self.shape)
         y = expected(x)
-        _MEM[out_addr].buf[: y.nbytes] = y.tobytes()
+        MEM[out_addr].buf[: y.nbytes] = y.tobytes()
 
     # TensorRT >= 8.5 tensor API
     def set_input_shape(self, name, shape):
@@ -177,15 +148,17 @@ def engine(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("binding", BINDINGS)
 @pytest.mark.parametrize("engine_cls,api", [(_TensorEngine, "v3"), (_BindingEngine, "v2")])
-def test_engine_data_path(engine, monkeypatch, engine_cls, api):
+def test_engine_data_path(engine, monkeypatch, engine_cls, api, binding):
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(engine_cls, calls)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(engine_cls, calls)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.backends import load_backend
     from edgeyolo.runtime.detector import Detector
     b = load_backend(engine)
+    assert b.cuda.name == binding.replace("-legacy", "")
     assert calls.index("plugins") < calls.index("deserialize")  # EfficientNMS_TRT (--nms) resolvable
     assert b.runtime.DLA_core == -1  # built for the GPU: the runtime's default
     assert b.info.format == "engine" and b.info.precision == "fp16" and b.info.batch is None and b.info.imgsz == IMGSZ
@@ -202,13 +175,15 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api):
     assert len(dets) == 1 and dets[0].shape[1] == 6
     assert b.info.max_batch == 2  # 5 images through a dynamic engine of max batch 2: chunks of 2, 2, 1
     assert len(Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)] * 5)) == 5
+    b.close()
 
 
-def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch):
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, binding):
     """A False from execute/set_input_shape raises (the reused buffers would hold the previous
     results); an engine built for a DLA core is deserialized for that core."""
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     side = json.loads(sidecar_path(engine).read_text())
@@ -221,12 +196,15 @@ def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch):
         b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
 
 
-def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch):
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, binding):
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, "8.6.1")}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, "8.6.1")}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.sidecar import gpu_identity
     from edgeyolo.runtime.trt_backend import TrtBackend
+    assert gpu_identity() == (GPU, "8.7")  # asked through this binding
     with pytest.raises(ValueError, match=r"built with TensorRT 10.3.0, this machine has 8.6.1"):
         TrtBackend(engine)
     assert "deserialize" not in calls
@@ -236,8 +214,43 @@ def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypa
 
 
 def test_missing_bindings_are_one_line(engine, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pycuda", None)
-    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
     from edgeyolo.runtime.trt_backend import TrtBackend
-    with pytest.raises(ValueError, match="needs TensorRT's Python bindings and pycuda"):
+    with pytest.raises(ValueError, match=r"needs TensorRT's Python bindings and pycuda or cuda-python \(tensorrt is"):
         TrtBackend(engine)
+    calls: list = []
+    for name, mod in fake_binding("cuda-python", calls).items():
+        monkeypatch.setitem(sys.modules, name, None)  # neither binding importable
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt(_TensorEngine, calls))
+    with pytest.raises(ValueError, match=r"\(pycuda or cuda-python is missing; .*pip install cuda-python"):
+        TrtBackend(engine)
+    assert "deserialize" not in calls
+
+
+def test_pycuda_is_preferred_when_both_are_installed(engine, monkeypatch):
+    calls: list = []
+    mods = {**fake_binding("cuda-python", calls), **fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls)}
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    assert TrtBackend(engine).cuda.name == "pycuda"
+
+
+def test_cuda_python_errors_raise_and_close_frees(engine, monkeypatch):
+    """A cudaError_t other than cudaSuccess raises, naming the call and the error; close() frees
+    every device and pinned buffer (cuda-python has no garbage-collected allocations)."""
+    calls: list = []
+    mods = {**fake_binding("cuda-python", calls, fail=frozenset({"cudaMemcpyAsync"})),
+            "tensorrt": _fake_trt(_TensorEngine, calls)}
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    b = TrtBackend(engine)
+    with pytest.raises(RuntimeError, match=r"CUDA cudaMemcpyAsync\(host to device\) failed: cudaErrorInvalidValue"):
+        b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
+    devices = [io.device for io in b.io]
+    assert all(d in MEM for d in devices)
+    b.close()
+    assert not any(d in MEM for d in devices) and len(mods["cuda.bindings.runtime"].freed) == 2 * len(devices)

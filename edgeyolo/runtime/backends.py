@@ -2,7 +2,7 @@
 artifact's ``ModelInfo``. ``load_backend`` picks one by file name:
 
 * ``.onnx``: ONNX Runtime (CUDA execution provider when asked for and installed);
-* ``.engine`` / ``.plan``: TensorRT through pycuda (``trt_backend``), sidecar checked first;
+* ``.engine`` / ``.plan``: TensorRT through pycuda or cuda-python (``trt_backend``), sidecar checked first;
 * ``.torchscript``: torch.jit, only when torch happens to be installed.
 
 Nothing here imports torch at module level; ``import edgeyolo.runtime.backends`` works on a
