@@ -14,7 +14,7 @@ from .targets import TARGETS, check_target_formats, get_target, tensorrt_target_
 
 # Options checked against the FORMATS table when given explicitly.
 _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynamic", "opset", "simplify", "nms",
-            "target", "workspace", "dla", "keep_fp16", "max_int8_drop")
+            "target", "workspace", "dla", "keep_fp16", "max_int8_drop", "uint8_input")
 
 
 @click.command("export")
@@ -35,6 +35,9 @@ _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynam
 @click.option("--simplify/--no-simplify", default=True, show_default=True)
 @click.option("--nms", is_flag=True, help="in-graph NMS (NonMaxSuppression for ONNX, EfficientNMS_TRT for engines)")
 @click.option("--raw", is_flag=True, help="export the raw head logits, no decode")
+@click.option("--uint8-input", is_flag=True,
+              help="input the letterboxed image as OpenCV holds it, (B, H, W, 3) uint8 BGR: BGR->RGB, /255 and "
+                   "the layout change run in the graph, the device's CPU only letterboxes")
 @click.option("--target", "--trt-target", "target", default=None,
               type=click.Choice(list(TARGETS) + ["10.3"], case_sensitive=False),
               help="runtime the graph is prepared for: a TensorRT version, or 'ort' for ONNX Runtime on a CPU "

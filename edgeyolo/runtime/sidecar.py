@@ -73,7 +73,8 @@ def write_sidecar(engine: str | Path, env: dict[str, Any], precision: str, metad
                   build_options: dict[str, Any]) -> Path:
     """Atomic write (temp file + rename) of the sidecar for ``engine``."""
     data = {"engine": Path(engine).name, **env, "precision": precision,
-            **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model")
+            **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model",
+                                       "input")
                if k in metadata}, "build": build_options}
     return atomic_write_text(sidecar_path(engine), json.dumps(data, indent=2) + "\n")
 
