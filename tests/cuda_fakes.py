@@ -112,7 +112,8 @@ def fake_cudart_module(calls: list, fail: frozenset = frozenset()) -> types.Modu
         return ok, cudaError_t(int(error)).name.encode()
 
     def cudaGetDeviceProperties(device):  # noqa: N802
-        return ok, types.SimpleNamespace(name=GPU.encode() + b"\0\0", major=CC[0], minor=CC[1])
+        return status("cudaGetDeviceProperties"), types.SimpleNamespace(name=GPU.encode() + b"\0\0", major=CC[0],
+                                                                         minor=CC[1])
     for f in (cudaMallocHost, cudaMalloc, cudaFree, cudaFreeHost, cudaMemcpyAsync, cudaStreamCreate,
               cudaStreamSynchronize, cudaStreamDestroy, cudaGetErrorName, cudaGetDeviceProperties):
         setattr(rt, f.__name__, f)

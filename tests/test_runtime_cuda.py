@@ -120,3 +120,23 @@ def test_installed_cuda_bindings_matches_the_recording():
         obj = getattr(cudart, name)
         obj = obj() if name in rec["structs"] else obj
         assert all(hasattr(obj, m) for m in members), name
+
+
+def test_gpu_identity_falls_through_to_torch_when_cuda_python_sees_no_gpu(monkeypatch):
+    """cuda-bindings newer than the driver answers with an error where torch's CUDA may still work:
+    the build machine's sidecar must then name the GPU torch sees, not none."""
+    import sys
+
+    import torch
+
+    from cuda_fakes import GPU, fake_cuda_python
+    from edgeyolo.runtime.sidecar import gpu_identity
+    for name, mod in fake_cuda_python([], fail=frozenset({"cudaGetDeviceProperties"})).items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Torch GPU")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (9, 0))
+    assert gpu_identity() == ("Torch GPU", "9.0")
+    for name, mod in fake_cuda_python([]).items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    assert gpu_identity() == (GPU, "8.7")

@@ -31,7 +31,7 @@ def jetson_model() -> str | None:
 
 def gpu_identity() -> tuple[str | None, str | None]:
     """(GPU name, compute capability "8.7") of device 0, via pycuda, cuda-python or torch, the first
-    installed; (None, None) if none is or it sees no GPU."""
+    installed that sees it; (None, None) if none does."""
     try:
         import pycuda.driver as cuda  # noqa: PLC0415
         cuda.init()
@@ -48,11 +48,12 @@ def gpu_identity() -> tuple[str | None, str | None]:
         try:  # (cudaError_t, cudaDeviceProp); cuda-python 11.8 raises instead when libcuda is missing
             err, prop = cudart.cudaGetDeviceProperties(0)
         except RuntimeError:
-            return None, None
-        if int(err) != int(cudart.cudaError_t.cudaSuccess):
-            return None, None
-        name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
-        return name, f"{prop.major}.{prop.minor}"
+            err = None
+        # an error (e.g. cuda-bindings newer than the driver, which torch's own CUDA may not mind)
+        # falls through to torch rather than recording no GPU
+        if err is not None and int(err) == int(cudart.cudaError_t.cudaSuccess):
+            name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
+            return name, f"{prop.major}.{prop.minor}"
     try:
         import torch  # noqa: PLC0415  (only where torch is installed anyway: the build machine)
     except ImportError:
