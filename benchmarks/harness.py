@@ -116,8 +116,8 @@ def measure(fn: Callable[[], Any], warmup: int, iters: int, batch: int = 1, mode
             on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> TimingStats:
     """Call ``fn`` ``warmup`` times untimed, then ``iters`` times timed by ``timer`` (default: the
     host ``clock`` without sync). ``on_start``/``on_stop`` bracket the timed loop only (power
-    sampling, memory peaks). The loop body is two timer calls and a list append: its own cost is
-    tested to stay under 1% of a 1 ms model."""
+    sampling, memory peaks). The loop body is two timer calls and a store into a preallocated
+    list; what that costs on a machine is measured by ``benchmarks/harness_overhead.py``."""
     if warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {warmup}")
     if iters < 1:

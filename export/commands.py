@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from .formats import FORMATS, check_options, check_requirements, parse_formats
 from .quantize import CALIB_METHODS
-from .targets import TARGETS, check_target_formats, get_target, tensorrt_target_names
+from .targets import DEFAULT_TARGET, TARGETS, check_target_formats, get_target, tensorrt_target_names
 
 # Options checked against the FORMATS table when given explicitly.
 _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynamic", "opset", "simplify", "nms",
@@ -24,7 +24,8 @@ _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynam
               help=f"comma-separated: {', '.join(FORMATS)}")
 @click.option("--imgsz", default=640, show_default=True, type=int, help="square input size")
 @click.option("--batch", default=1, show_default=True, type=int, help="batch size (max batch with --dynamic)")
-@click.option("--fp16", is_flag=True, help="FP16 engine / TorchScript (CUDA)")
+@click.option("--fp16", is_flag=True, help="FP16 engine / TorchScript (CUDA); with onnx also <stem>_fp16.onnx "
+              "(FP16 weights and activations, FP32 I/O and decode: what a strongly typed TensorRT 11 builds FP16 from)")
 @click.option("--int8", type=click.Choice(["on", "auto", "implicit"]), is_flag=False, flag_value="on", default=None,
               help="Q/DQ INT8; 'auto' keeps the most sensitive layers in float; 'implicit' = TensorRT 8.x calibrator")
 @click.option("--calib-data", type=click.Path(dir_okay=False, path_type=Path), help="data YAML for calibration")
@@ -33,15 +34,18 @@ _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynam
 @click.option("--dynamic", is_flag=True, help="dynamic batch axis")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: the target's)")
 @click.option("--simplify/--no-simplify", default=True, show_default=True)
-@click.option("--nms", is_flag=True, help="in-graph NMS (NonMaxSuppression for ONNX, EfficientNMS_TRT for engines)")
+@click.option("--nms", type=click.Choice(["auto", "onnx", "efficient"]), is_flag=False, flag_value="auto", default=None,
+              help="in-graph NMS: ONNX NonMaxSuppression (TensorRT builds INMSLayer from it); 'efficient' = "
+                   "TensorRT's EfficientNMS_TRT plugin for engines (deprecated from 10.12; 'auto' uses it on 8.2 only)")
 @click.option("--raw", is_flag=True, help="export the raw head logits, no decode")
 @click.option("--uint8-input", is_flag=True,
               help="input the letterboxed image as OpenCV holds it, (B, H, W, 3) uint8 BGR: BGR->RGB, /255 and "
                    "the layout change run in the graph, the device's CPU only letterboxes")
 @click.option("--target", "--trt-target", "target", default=None,
-              type=click.Choice(list(TARGETS) + ["10.3"], case_sensitive=False),
-              help="runtime the graph is prepared for: a TensorRT version, or 'ort' for ONNX Runtime on a CPU "
-                   "(faster Mish, uint8 INT8; TensorRT cannot build it) [default: 10]")
+              callback=lambda ctx, param, value: _target_name(value),
+              help=f"runtime the graph is prepared for: a TensorRT version ({', '.join(t for t in TARGETS if t != 'ort')}"
+                   "; any version string maps to one), or 'ort' for ONNX Runtime on a CPU (faster Mish, uint8 INT8; "
+                   f"TensorRT cannot build it) [default: {DEFAULT_TARGET}]")
 @click.option("--workspace", type=float, default=4.0, show_default=True, help="TensorRT workspace, GiB")
 @click.option("--dla", type=int, default=None, help="DLA core (Jetson), GPU fallback on")
 @click.option("--keep-fp16", default="", help="comma-separated layers kept out of INT8 (e.g. neck.layers.18)")
@@ -83,9 +87,19 @@ def export(ctx: click.Context, weights: Path, format_: str, check_trt: bool, **k
         sys.exit(1)
 
 
+def _target_name(value: str | None) -> str | None:
+    """--target as its TARGETS key ("11.4.0" -> "11"); an unknown one is a usage error."""
+    if value is None:
+        return None
+    try:
+        return get_target(value).name
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 def _check_trt(weights: Path, kw: dict) -> None:
     from .trt_ops import check_trt
-    target = kw["target"] or "10"
+    target = kw["target"] or DEFAULT_TARGET
     if not get_target(target).is_tensorrt:
         raise ValueError(f"--check-trt lints for a TensorRT parser; choose a TensorRT --target ({tensorrt_target_names()})")
     if weights.suffix == ".onnx":

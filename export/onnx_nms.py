@@ -1,16 +1,24 @@
 """In-graph NMS appended to an exported ONNX graph whose output is the decoded (B, N, 5 + nc).
 
-- ``add_onnx_nms``: ONNX NonMaxSuppression, runs in ONNX Runtime. Output ``output`` (K, 7):
-  batch index, x1, y1, x2, y2, score (objectness * class probability), class.
+- ``add_onnx_nms``: ONNX NonMaxSuppression, runs in ONNX Runtime, and TensorRT's parser builds its
+  INMSLayer from it (8.5+). Output ``output`` (K, 7): batch index, x1, y1, x2, y2, score (objectness
+  * class probability), class. With ``rows`` the output is a fixed (rows, 7), best first, padded
+  with batch index -1: what an engine gets, since a data-dependent output shape would need an
+  output allocator in the runtime.
 - ``add_efficient_nms``: TensorRT's ``EfficientNMS_TRT`` plugin (TensorRT >= 8.0, found by the
   parser through the plugin registry). Outputs ``num_dets`` (B, 1) int32, ``det_boxes`` (B, M, 4),
   ``det_scores`` (B, M), ``det_classes`` (B, M) int32. No ONNX Runtime kernel: engines only.
+  Deprecated from TensorRT 10.12 ("no alternatives are planned"): used only on 8.2 or when asked.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from edgeyolo.atomic import atomic_path
 
 from .onnx_export import OUTPUT_NAME, set_metadata
 
@@ -60,8 +68,12 @@ def _opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
 
 
+# TensorRT's TopK takes k <= 3840 (8.x; 10.x raised it, 8.5 is the floor here)
+MAX_ROWS = 3840
+
+
 def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_THRES, iou_thres: float = IOU_THRES,
-                 max_det_per_class: int = MAX_DET) -> onnx.ModelProto:
+                 max_det_per_class: int = MAX_DET, rows: int | None = None) -> onnx.ModelProto:
     """Append ONNX NonMaxSuppression (opset >= 11); modifies and returns ``model``.
 
     ONNX's NonMaxSuppression bounds boxes per class only: ``max_det_per_class`` is the runtime's
@@ -96,12 +108,34 @@ def add_onnx_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_THRES
         helper.make_node("Cast", [p + "b1"], [p + "bf"], to=TensorProto.FLOAT),
         unsqueeze(p + "c", p + "c1"),
         helper.make_node("Cast", [p + "c1"], [p + "cf"], to=TensorProto.FLOAT),
-        helper.make_node("Concat", [p + "bf", p + "kboxes", p + "kscores1", p + "cf"], [OUTPUT_NAME], axis=1),
+        helper.make_node("Concat", [p + "bf", p + "kboxes", p + "kscores1", p + "cf"],
+                         [OUTPUT_NAME if rows is None else p + "rows"], axis=1),
     ])
-    g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["num_dets", 7]))
-    set_metadata(model, {"nms": {"conf": conf_thres, "iou": iou_thres, "max_det_per_class": max_det_per_class}})
+    if rows is not None:
+        _fixed_rows(g, p, rows)
+    g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["num_dets" if rows is None else rows, 7]))
+    nms = {"conf": conf_thres, "iou": iou_thres, "max_det_per_class": max_det_per_class}
+    set_metadata(model, {"nms": nms if rows is None else {**nms, "rows": rows}})
     onnx.checker.check_model(model)
     return model
+
+
+def _fixed_rows(g: onnx.GraphProto, p: str, rows: int) -> None:
+    """(K, 7) -> (rows, 7): append ``rows`` padding rows (batch -1, score -1), keep the ``rows`` best
+    by score (TopK with a constant k has a static output shape). Padding sorts last and its batch
+    index matches no image. With several images the bound is shared: an image with more than
+    rows / batch boxes can crowd out another's lowest-scored ones (the runtime's max_det is per image)."""
+    if not 1 <= rows <= MAX_ROWS:
+        raise ValueError(f"in-graph NMS rows must be 1..{MAX_ROWS} (TensorRT's TopK limit), got {rows}")
+    pad = np.zeros((rows, 7), np.float32)
+    pad[:, 0], pad[:, 5], pad[:, 6] = -1, -1, -1
+    g.node.extend([
+        helper.make_node("Concat", [p + "rows", _const(g, p + "pad", pad)], [p + "padded"], axis=0),
+        helper.make_node("Gather", [p + "padded", _const(g, p + "i5", np.array(5, np.int64))], [p + "pscores"], axis=1),
+        helper.make_node("TopK", [p + "pscores", _const(g, p + "k", np.array([rows], np.int64))],
+                         [p + "top", p + "topi"], axis=0, largest=1, sorted=1),
+        helper.make_node("Gather", [p + "padded", p + "topi"], [OUTPUT_NAME], axis=0),
+    ])
 
 
 def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_THRES, iou_thres: float = IOU_THRES,
@@ -127,3 +161,20 @@ def add_efficient_nms(model: onnx.ModelProto, nc: int, conf_thres: float = CONF_
     ])
     set_metadata(model, {"nms": {"conf": conf_thres, "iou": iou_thres, "max_det": max_det}})
     return model
+
+
+def nms_kind(asked: bool | str, target) -> str:
+    """The engine's in-graph NMS: ONNX NonMaxSuppression (INMSLayer) wherever the parser builds it,
+    EfficientNMS_TRT (deprecated from 10.12) on 8.2 or when asked for."""
+    if asked == "efficient" or (asked in (True, "auto") and not target.nms_layer):
+        return "efficient"
+    return "onnx"
+
+
+def write_nms(src: Path, dst: Path, nc: int, efficient: bool, rows: int | None = None) -> Path:
+    """``src`` with its in-graph NMS appended, written (atomically) to ``dst``."""
+    proto = onnx.load(str(src))
+    proto = add_efficient_nms(proto, nc) if efficient else add_onnx_nms(proto, nc, rows=rows)
+    with atomic_path(dst) as tmp:
+        onnx.save(proto, str(tmp))
+    return dst

@@ -18,9 +18,10 @@ from edgeyolo.runtime.info import FLOAT_INPUT, UINT8_INPUT
 
 from .deploy import DeployModel, prepare_model
 from .formats import Format
+from .onnx_nms import MAX_DET, MAX_ROWS, nms_kind, write_nms
 from .report import Artifact, ExportReport
 from .runtime import OrtRunner, Runner, TorchRunner, fit_batch, load_runner
-from .targets import check_target_formats, get_target, resolve_opset
+from .targets import check_target_formats, engine_target, get_target, resolve_opset
 from .verify import FP32_REL_TOL, parity
 
 MAX_MAP_DROP = {"fp32": 0.5, "fp16": 0.5, "int8": 1.0}  # mAP points
@@ -40,7 +41,7 @@ class ExportOptions:
     dynamic: bool = False
     opset: int | None = None
     simplify: bool = True
-    nms: bool = False
+    nms: bool | str = False  # False | "auto" (True) | "onnx" | "efficient": see nms_kind
     raw: bool = False
     uint8_input: bool = False  # (B, H, W, 3) uint8 BGR in; BGR->RGB, /255 and the layout change in the graph
     target: str | None = None  # --target: a TensorRT version or "ort"
@@ -69,6 +70,10 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
     model, ckpt = load_model(o.weights)
     names, nc = list(ckpt["names"]), model.nc
     target = get_target(o.target)
+    fnames = {f.name for f in o.formats}
+    if "engine" in fnames:  # built by this machine's TensorRT
+        import tensorrt as trt
+        target = engine_target(o.target, trt.__version__)
     check_target_formats(target, [f.name for f in o.formats])
     opset = resolve_opset(target, o.opset)
     out = Path(o.out) if o.out else Path(o.weights).parent
@@ -81,7 +86,6 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
             "anchors": model.head.anchors.tolist(), "imgsz": o.imgsz,
             "batch": o.batch, "model": rep.model, "decode": not o.raw, "target": target.name, "opset": opset,
             "edgeyolo": __version__, "source": Path(o.weights).name, "input": UINT8_INPUT if o.uint8_input else FLOAT_INPUT}
-    fnames = {f.name for f in o.formats}
 
     onnx_path = None
     if fnames & {"onnx", "engine"}:
@@ -92,8 +96,16 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         if target.is_tensorrt:
             _check_forbidden(onnx_path, target, a)
         if o.nms and "onnx" in fnames:
-            a_nms = _add_nms(onnx_path, out / f"{stem}_nms.onnx", nc, efficient=False)
+            a_nms = write_nms(onnx_path, out / f"{stem}_nms.onnx", nc, efficient=False)
             rep.add(Artifact("onnx", str(a_nms), "fp32", notes=["in-graph NonMaxSuppression: output (K, 7)"]))
+    fp16_path = None
+    if onnx_path is not None and o.fp16 and ("onnx" in fnames or target.strongly_typed and not o.int8):
+        from .fp16 import to_fp16
+        t0 = time.perf_counter()
+        fp16_path = to_fp16(onnx_path, out / f"{stem}_fp16.onnx")
+        rep.add(Artifact("onnx", str(fp16_path), "fp16", seconds=round(time.perf_counter() - t0, 2),
+                         notes=["FP16 weights and activations; "
+                                f"{'uint8' if o.uint8_input else 'FP32'} input, FP32 outputs and decode"]))
     if "torchscript" in fnames:
         from .torchscript_export import export_torchscript
         half = o.fp16 and torch.cuda.is_available()
@@ -111,12 +123,16 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
     if "engine" in fnames:
         from .tensorrt_build import EngineOptions, build_engine
         src = int8_path if int8_path is not None else onnx_path
+        if target.strongly_typed and fp16_path is not None and int8_path is None:
+            src = fp16_path  # TensorRT 11 has no FP16 flag: the ONNX's types are the engine's precision
         engine_meta = meta
-        if o.nms:  # the engine's graph ends in TensorRT's EfficientNMS plugin (not an artifact: no ORT kernel)
+        if o.nms:  # the engine's own NMS graph (not an artifact: the fixed-rows tail is for TensorRT)
             from .onnx_export import read_metadata
-            src = _add_nms(src, out / f"{src.stem}_trtnms.onnx", nc, efficient=True)
+            kind = nms_kind(o.nms, target)
+            src = write_nms(src, out / f"{src.stem}_trtnms.onnx", nc, efficient=kind == "efficient",
+                            rows=min(MAX_DET * max(o.batch, 1), MAX_ROWS))
             engine_meta = {**meta, "nms": read_metadata(src)["nms"]}
-            log(f"engine input: {src.name} (EfficientNMS_TRT appended)")
+            log(f"engine input: {src.name} ({'EfficientNMS_TRT' if kind == 'efficient' else 'NonMaxSuppression'} appended)")
         eng = out / f"{stem}.engine"
         t0 = time.perf_counter()
         calib = None
@@ -144,17 +160,6 @@ def _check_forbidden(path: Path, target, artifact: Artifact) -> None:
     bad = forbidden_nodes(path, target.name)
     if bad:
         artifact.error = f"nodes TensorRT {target.name} rejects: {bad}"
-
-
-def _add_nms(src: Path, dst: Path, nc: int, efficient: bool) -> Path:
-    import onnx
-
-    from .onnx_nms import add_efficient_nms, add_onnx_nms
-    proto = onnx.load(str(src))
-    proto = add_efficient_nms(proto, nc) if efficient else add_onnx_nms(proto, nc)
-    with atomic_path(dst) as tmp:
-        onnx.save(proto, str(tmp))
-    return dst
 
 
 def _calib_source(o: ExportOptions) -> Path:

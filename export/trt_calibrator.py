@@ -1,5 +1,5 @@
 """The implicit INT8 calibrator (IInt8EntropyCalibrator2 with a cache), for TensorRT 8.x only:
-TensorRT 10 deprecates implicit quantization in favour of Q/DQ ONNX (``quantize.py``).
+TensorRT 10 deprecates implicit quantization in favour of Q/DQ ONNX (``quantize.py``), 11 removed it.
 
 ``BatchFeeder`` holds the batching logic (testable without TensorRT); ``make_calibrator`` wraps
 it in the TensorRT class, imported lazily.
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from edgeyolo.atomic import atomic_write_bytes
 
 
 class BatchFeeder:
@@ -47,6 +49,8 @@ def make_calibrator(batches: Iterable[np.ndarray], batch_size: int, cache_file: 
     import tensorrt as trt
     import torch
 
+    if not hasattr(trt, "IInt8EntropyCalibrator2"):
+        raise ValueError(f"TensorRT {trt.__version__} has no implicit INT8 calibrator (removed in 11): use --int8 (Q/DQ)")
     feeder = BatchFeeder(batches, batch_size)
     cache_file = Path(cache_file)
 
@@ -69,6 +73,7 @@ def make_calibrator(batches: Iterable[np.ndarray], batch_size: int, cache_file: 
             return cache_file.read_bytes() if cache_file.is_file() else None
 
         def write_calibration_cache(self, cache) -> None:  # noqa: ANN001
-            cache_file.write_bytes(bytes(cache))
+            # atomic: an interrupted write would leave a truncated cache that TensorRT trusts next time
+            atomic_write_bytes(cache_file, bytes(cache))
 
     return EntropyCalibrator()

@@ -29,20 +29,23 @@ _ADDED_85 = {"HardSwish", "Trilu", "Shrink", "Reciprocal", "OneHot", "NonZero", 
 # Multinomial are still N there).
 _ADDED_10 = {"Mish", "GroupNormalization", "Gelu", "LayerNormalization", "IsInf", "Hardmax", "BlackmanWindow",
              "HammingWindow", "HannWindow", "STFT", "CastLike", "DeformConv"}
+_TABLE_10 = _BASE_8X | _ADDED_85 | _ADDED_10
+# 10.3 and 10.16 read the 10.15 matrix; 11 too, until its own matrix is read (a conservative lint:
+# an operator 11 added is reported, never one it lacks passed).
 SUPPORTED: dict[str, set[str]] = {
     "8.2": _BASE_8X,
     "8.5": _BASE_8X | _ADDED_85,
     "8.6": _BASE_8X | _ADDED_85,
-    "10": _BASE_8X | _ADDED_85 | _ADDED_10,
+    "10.3": _TABLE_10,
+    "10.16": _TABLE_10,
+    "11": _TABLE_10,
 }
 # Plugins the parser finds through the registry (custom domain nodes), by target.
 PLUGINS = {"EfficientNMS_TRT", "BatchedNMSDynamic_TRT", "BatchedNMS_TRT"}
 # What our own graphs must never contain for a target, whatever the parser tolerates: BN should
 # have been fused, ScatterND comes only from in-place slice writes (old parsers mis-handle it).
 FORBIDDEN: dict[str, set[str]] = {"8.2": {"ScatterND", "BatchNormalization", "HardSwish"},
-                                  "8.5": {"ScatterND", "BatchNormalization"},
-                                  "8.6": {"ScatterND", "BatchNormalization"},
-                                  "10": {"ScatterND", "BatchNormalization"}}
+                                  **{t: {"ScatterND", "BatchNormalization"} for t in ("8.5", "8.6", "10.3", "10.16", "11")}}
 
 
 def _load(path_or_proto: str | Path | onnx.ModelProto) -> onnx.ModelProto:

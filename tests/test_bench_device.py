@@ -174,22 +174,23 @@ def test_device_record_on_a_busy_desktop():
 
 
 def test_power_sampler_counts_only_the_timed_loop():
-    go, fed = threading.Event(), threading.Event()
+    # The source itself says how far the sampler has read: a generator resumes only once the
+    # sampler has handled the line it last yielded, so no sleep has to guess when that was.
+    dropped, go, fed = threading.Event(), threading.Event(), threading.Event()
 
     def lines():
         yield TEGRA_NANO.replace("POM_5V_IN 3191/3191", "POM_5V_IN 9999/9999")  # before start(): ignored
-        go.wait(5)
+        dropped.set()
+        go.wait(30)
         for mw in (4000, 5000, 6000):
             yield TEGRA_NANO.replace("POM_5V_IN 3191/3191", f"POM_5V_IN {mw}/{mw}")
         fed.set()
 
     with PowerSampler(lines) as ps:
-        import time
-        time.sleep(0.05)  # the thread reads (and drops) the pre-start line
+        assert dropped.wait(30)
         ps.start()
         go.set()
-        assert fed.wait(5)
-        time.sleep(0.05)
+        assert fed.wait(30)
         ps.stop()
         res = ps.result(wall_s=2.0, frames=100)
     assert res.samples == 3 and res.mean_w == pytest.approx(5.0) and res.source == "POM_5V_IN"

@@ -1,9 +1,9 @@
-"""The bench timing core: statistics on a fake clock, sync placement, and the harness's own
-overhead (under 1% of a 1 ms model, checked with a no-op model)."""
+"""The bench timing core: statistics on a fake clock, sync placement, and what the harness itself
+adds to an interval (counted on an injected clock; its wall-clock cost is a benchmark:
+benchmarks/harness_overhead.py)."""
 from __future__ import annotations
 
 import mmap
-import time
 
 import numpy as np
 import pytest
@@ -86,24 +86,45 @@ def test_bad_counts(kw, msg):
         summarize([0.1], 1, "sometimes", 0, 0.1)
 
 
-def test_harness_overhead_below_one_percent():
-    # A no-op model: everything measured is the harness itself (two clock reads and a store per
-    # iteration). It must be under 1% of a 1 ms model, the fastest cell worth benchmarking.
-    best = min(measure(lambda: None, 100, 2000).mean_ms for _ in range(5))  # min of 5: robust to a busy CI box
-    assert best < 0.01, f"harness overhead {best * 1000:.2f} us per iteration"
-    # The loop around the timed calls (loop, list store) is also small: wall time per iteration.
-    st = min((measure(lambda: None, 0, 2000) for _ in range(5)), key=lambda s: s.wall_s)
-    assert st.wall_s / st.iters * 1000 < 0.01
+class CostClock(FakeClock):
+    """A FakeClock whose every read also costs ``read_s``, so whatever the harness does with the
+    clock inside an interval shows up in the statistics, to the exact tick."""
+
+    def __init__(self, durations_s: list[float], read_s: float):
+        super().__init__(durations_s)
+        self.read_s, self.reads = read_s, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        now = self.t
+        self.t += self.read_s
+        return now
 
 
-def test_busy_model_measured_within_one_percent():
-    def busy(d: float = 0.002) -> None:
-        end = time.perf_counter() + d
-        while time.perf_counter() < end:
-            pass
+def test_harness_adds_one_clock_read_per_interval():
+    # With a no-op model, all an interval can hold is the harness itself: exactly one clock read
+    # (the start read's cost) and nothing else. How long a read takes on a real machine, and so
+    # whether it stays under 1% of a 1 ms model, is measured by benchmarks/harness_overhead.py.
+    clk = CostClock([0.0], read_s=1e-4)  # 0.1 ms: wall_s is kept to 0.1 ms
+    st = measure(clk.step, warmup=100, iters=2000, clock=clk, timer=ClockTimer(clk))
+    assert st.min_ms == st.max_ms == pytest.approx(0.1)
+    # Around the timed loop: one read before it and one after it, two per iteration, none in warm-up.
+    assert clk.reads == 2 + 2 * 2000
+    assert st.wall_s == pytest.approx((1 + 2 * 2000) * 1e-4)
 
-    st = measure(busy, 2, 50)
-    assert 2.0 <= st.p50_ms < 2.0 * 1.01 + 0.005, st  # p50: robust to the odd preemption on a shared box
+
+def test_model_time_measured_exactly_and_p50_ignores_preemption():
+    # A 2 ms model, 3 of its 50 timed calls preempted for 40 ms more, plus a 1 us clock read: every
+    # interval is the model's time plus one read, and p50 (what the tables report) stays at the
+    # model's 2 ms while the mean and max carry the preemptions.
+    durs = [0.002] * 50
+    for i in (7, 23, 41):
+        durs[i] += 0.040
+    clk = CostClock([0.5, 0.5] + durs, read_s=1e-6)
+    st = measure(clk.step, 2, 50, clock=clk, timer=ClockTimer(clk))
+    assert st.p50_ms == pytest.approx(2.001) and st.min_ms == pytest.approx(2.001)
+    assert st.max_ms == pytest.approx(42.001)
+    assert st.mean_ms == pytest.approx(2.001 + 3 * 40 / 50)
 
 
 def test_peak_rss():

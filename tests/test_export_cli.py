@@ -70,6 +70,10 @@ def test_option_refused_with_reason(weights: Path, capsys) -> None:
 def test_check_trt(weights: Path, capsys) -> None:
     assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--trt-target", "8.2"]) == 0
     assert "every node imports in TensorRT 8.2" in capsys.readouterr().out
+    assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--target", "11.4.0"]) == 0
+    assert "every node imports in TensorRT 11" in capsys.readouterr().out
+    assert run(["export", "--weights", str(weights), "--check-trt", "--target", "7.1"]) == 2
+    assert "unknown --target '7.1'" in capsys.readouterr().err
 
 
 def test_ort_target_export(weights: Path, data: Path, tmp_path: Path, capsys) -> None:
@@ -96,12 +100,26 @@ def test_ort_target_refused_for_tensorrt(weights: Path, capsys) -> None:
     assert "--check-trt lints for a TensorRT parser" in capsys.readouterr().err
 
 
-def test_engine_nms_builds_from_efficient_nms_graph(weights: Path, tmp_path: Path, monkeypatch) -> None:
+# (this machine's TensorRT, --target, --nms) -> the engine's NMS: NonMaxSuppression (INMSLayer) where
+# the parser builds it, EfficientNMS_TRT on 8.2 or when asked for
+# (the built target is this machine's version's when --target is not given)
+ENGINE_NMS = [("10.3.0", None, True, "NonMaxSuppression", "10.3"),
+              ("11.4.0.106", None, "auto", "NonMaxSuppression", "11"),
+              ("8.5.2.2", "8.2", True, "EfficientNMS_TRT", "8.2"),
+              ("10.16.1.11", None, "efficient", "EfficientNMS_TRT", "10.16")]
+
+
+@pytest.mark.parametrize("version,target,nms,op,built_for", ENGINE_NMS)
+def test_engine_nms_graph_per_target(weights: Path, tmp_path: Path, monkeypatch, version, target, nms, op,
+                                     built_for) -> None:
     """--format onnx,engine --nms: ONNX Runtime gets a NonMaxSuppression graph (verified), the engine
-    is built from the decoded graph plus TensorRT's EfficientNMS (it was built without any NMS, and
-    the plugin graph was run in ONNX Runtime, which failed the export). TensorRT is not installed
-    here: the builder is replaced by a recorder."""
+    is built from the decoded graph plus its own NMS tail (it was built without any NMS, and the
+    plugin graph was run in ONNX Runtime, which failed the export). TensorRT is not installed here:
+    the builder is replaced by a recorder, ``tensorrt`` by the version's stand-in."""
+    import sys
+
     import onnx
+    from trt_standin import standin_module
 
     import edgeyolo.export.tensorrt_build as tb
     from edgeyolo.export.formats import FORMATS
@@ -112,22 +130,30 @@ def test_engine_nms_builds_from_efficient_nms_graph(weights: Path, tmp_path: Pat
     built = {}
 
     def fake_build(src, dst, opts, calibration=None, cache_dir=None):
-        built.update(src=Path(src), meta=opts.metadata)
+        built.update(src=Path(src), meta=opts.metadata, target=opts.target)
         Path(dst).write_bytes(b"engine")
         return Path(dst)
     monkeypatch.setattr(tb, "build_engine", fake_build)
+    monkeypatch.setitem(sys.modules, "tensorrt", standin_module(version, {}))
     monkeypatch.setattr(type(FORMATS["engine"]), "missing", lambda self: ["tensorrt"] if self.name == "engine" else [])
-    rep = run_export(ExportOptions(weights=weights, formats=parse_formats("onnx,engine"), imgsz=64, nms=True,
-                                   out=tmp_path), log=lambda s: None)
+    verify = version == "10.3.0"  # the graphs' own checks once; the per-target choice is the rest
+    rep = run_export(ExportOptions(weights=weights, formats=parse_formats("onnx,engine"), imgsz=64, nms=nms,
+                                   target=target, out=tmp_path, verify=verify), log=lambda s: None)
     assert not rep.errors, rep.errors
-    assert built["src"].name == "s_trtnms.onnx"
-    assert [n.op_type for n in onnx.load(str(built["src"])).graph.node][-1] == "EfficientNMS_TRT"
-    assert built["meta"]["nms"] == {"conf": 0.25, "iou": 0.45, "max_det": 300}
+    assert built["src"].name == "s_trtnms.onnx" and built["target"] == built_for
+    ops = [n.op_type for n in onnx.load(str(built["src"])).graph.node]
+    assert op in ops
+    if op == "EfficientNMS_TRT":
+        assert ops[-1] == op and built["meta"]["nms"] == {"conf": 0.25, "iou": 0.45, "max_det": 300}
+    else:  # a fixed (300, 7) output: no data-dependent shape for the engine's output buffers
+        out = onnx.load(str(built["src"])).graph.output
+        assert [d.dim_value for d in out[0].type.tensor_type.shape.dim] == [300, 7]
+        assert built["meta"]["nms"] == {"conf": 0.25, "iou": 0.45, "max_det_per_class": 300, "rows": 300}
     names = {Path(a.path).name: a for a in rep.artifacts}
     assert set(names) == {"s.onnx", "s_nms.onnx", "s.engine"}
     assert "NonMaxSuppression" in {n.op_type for n in onnx.load(str(tmp_path / "s_nms.onnx")).graph.node}
     assert read_metadata(tmp_path / "s_nms.onnx")["nms"]["max_det_per_class"] == 300
-    assert any("s.engine: not verified here" in p for p in rep.pending)
+    assert any("s.engine: not verified here" in p for p in rep.pending) == verify
 
 
 def test_static_batch_exports_verify_score_and_calibrate(weights: Path, data: Path, tmp_path: Path) -> None:

@@ -116,7 +116,20 @@ def test_deploy_model_raw_and_decoded() -> None:
 def test_unknown_target() -> None:
     with pytest.raises(ValueError, match="unknown --target"):
         get_target("7.1")
-    assert get_target("10.3").name == "10"
+    names = {v: get_target(v).name for v in ("10", "10.3.0", "10.8", "10.16.1.11", "11", "11.4.0.106", "8.5.2.2", "8.6.1", "8.2.1")}
+    assert names == {"10": "10.3", "10.3.0": "10.3", "10.8": "10.3", "10.16.1.11": "10.16", "11": "11",
+                     "11.4.0.106": "11", "8.5.2.2": "8.5", "8.6.1": "8.6", "8.2.1": "8.2"}
+    assert get_target("11").strongly_typed and not get_target("10.16").strongly_typed
+
+
+def test_engine_target_follows_the_installed_tensorrt() -> None:
+    from edgeyolo.export.targets import engine_target
+    assert engine_target(None, "11.4.0.106").name == "11" and engine_target(None, "10.3.0").name == "10.3"
+    assert engine_target("8.5", "10.3.0").name == "8.5"  # an older parser's graph still builds on 10
+    with pytest.raises(ValueError, match=r"--target 10.16: this machine has TensorRT 11.4.0.106, which builds --target 11"):
+        engine_target("10.16", "11.4.0.106")
+    with pytest.raises(ValueError, match=r"--target 11: this machine has TensorRT 10.3.0"):
+        engine_target("11", "10.3.0")
 
 
 def test_mish_sigmoid_onnx_ops_and_values(tmp_path) -> None:

@@ -80,6 +80,32 @@ def test_onnx_nms_matches_torchvision(onnx_path: Path, tmp_path: Path) -> None:
         assert have == want
 
 
+@pytest.mark.parametrize("rows", [8, 600])
+def test_fixed_rows_nms_keeps_the_best_rows_of_the_plain_graph(onnx_path: Path, tmp_path: Path, rows: int) -> None:
+    """The engine's NMS tail: a static (rows, 7) output holding the plain graph's rows best first
+    (all of them when they fit), padded with rows whose batch index -1 no image has."""
+    from edgeyolo.runtime.info import model_info
+    from edgeyolo.runtime.processing import postprocess, preprocess
+    x = np.random.default_rng(2).random((2, 3, IMGSZ, IMGSZ), dtype=np.float32)
+    plain = OrtRunner(add_onnx_nms(onnx.load(str(onnx_path)), nc=4).SerializeToString())(x)[0]
+    proto = add_onnx_nms(onnx.load(str(onnx_path)), nc=4, rows=rows)
+    assert [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim] == [rows, 7]
+    fixed = OrtRunner(proto.SerializeToString())(x)[0]
+    assert fixed.shape == (rows, 7) and len(plain) > 8
+    real = fixed[fixed[:, 0] >= 0]
+    assert len(real) == min(rows, len(plain)) and np.all(np.diff(fixed[:, 5]) <= 0)
+    best = plain[np.argsort(-plain[:, 5], kind="stable")][: len(real)]
+    np.testing.assert_allclose(real[:, 5], best[:, 5])
+    if rows >= len(plain):  # everything fits: the runtime reads the same detections from both
+        assert np.all(fixed[len(plain):, [0, 5, 6]] == -1)
+        info = model_info("m.onnx", "onnx", {"names": list("abcd"), "imgsz": IMGSZ}, ["output"], [2])
+        _, lbs = preprocess([np.zeros((IMGSZ, IMGSZ, 3), np.uint8)] * 2, IMGSZ)
+        for a, b in zip(postprocess([plain], info, lbs, conf=0.0), postprocess([fixed], info, lbs, conf=0.0)):
+            np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match="rows must be 1..3840"):
+        add_onnx_nms(onnx.load(str(onnx_path)), nc=4, rows=4000)
+
+
 def test_efficient_nms_node(onnx_path: Path) -> None:
     proto = add_efficient_nms(onnx.load(str(onnx_path)), nc=4, max_det=50)
     node = proto.graph.node[-1]
@@ -139,7 +165,17 @@ def test_check_trt_lists_unsupported_nodes(model, tmp_path: Path) -> None:
                              [helper.make_tensor_value_info("x", 1, [1])], [helper.make_tensor_value_info("y", 1, [1])]),
                              opset_imports=[helper.make_opsetid("", 18)])
     assert any("Mish" in line and "m0" in line for line in check_trt(mish, "8.6"))
-    assert not any("Mish" in line for line in check_trt(mish, "10"))
+    assert all(not any("Mish" in line for line in check_trt(mish, t)) for t in ("10", "10.3", "10.16", "11"))
+
+
+@pytest.mark.parametrize("target", ["10.3", "10.16", "11"])
+def test_our_exports_pass_each_targets_lint(onnx_path: Path, tmp_path: Path, target: str) -> None:
+    """Every TensorRT target has a --check-trt table, and our graph (with either NMS tail) passes it."""
+    from edgeyolo.export.fp16 import to_fp16
+    assert check_trt(onnx_path, target) == []
+    assert check_trt(add_onnx_nms(onnx.load(str(onnx_path)), nc=4, rows=300), target) == []
+    if target == "11":  # what an 11 engine is built from
+        assert check_trt(to_fp16(onnx_path, tmp_path / "m_fp16.onnx"), target) == []
 
 
 def test_our_8_2_export_passes_the_lint(model, tmp_path: Path) -> None:

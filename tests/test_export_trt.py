@@ -12,6 +12,7 @@ import torch
 from edgeyolo.export.tensorrt_build import EngineOptions, profile_shapes
 from edgeyolo.export.trt_calibrator import BatchFeeder
 from edgeyolo.runtime.sidecar import check_compatible, read_sidecar, sidecar_path, write_sidecar
+from trt_standin import VERSIONS
 
 ENV = {"tensorrt": "8.5.2.2", "gpu": "Orin", "compute_capability": "8.7", "jetson": "NVIDIA Jetson AGX Orin"}
 
@@ -85,45 +86,64 @@ def test_build_and_run_engine(tmp_path: Path) -> None:
         TrtRunner(eng)
 
 
-def _builder_trt(version: str, calls: list, pool_api: bool = True):
-    """A stand-in for the builder half of the TensorRT Python API, recording what build_engine sets:
-    ``pool_api`` False is TensorRT 8.2 (no memory pools, only ``max_workspace_size``)."""
-    import types
+def _builder_trt(version: str, calls: list, drop: tuple[str, ...] = ()):
+    """A stand-in for the builder half of the TensorRT API, held to ``version``'s recorded surface
+    (tests/trt_standin.py), recording what build_engine sets. ``drop`` removes members the recorded
+    surface has (``IBuilderConfig.set_memory_pool_limit``: TensorRT 8.2, only ``max_workspace_size``)."""
+    from trt_standin import standin_module
 
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
-    trt.init_libnvinfer_plugins = lambda logger, ns: calls.append("plugins")
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK")
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-    trt.DeviceType = types.SimpleNamespace(DLA="DLA")
-    cache = types.SimpleNamespace(serialize=lambda: b"timing")
+    class Logger:
+        def __init__(self, min_severity=2):
+            pass
 
-    class Config:
-        def set_flag(self, f):
-            calls.append(f)
+    class ITensor:
+        name = "images"
 
-        def create_timing_cache(self, data):
-            return cache
+    class INetworkDefinition:
+        def get_input(self, index):
+            return self._trt.ITensor()
 
-        def set_timing_cache(self, c, ignore_mismatch):
+    class OnnxParser:
+        num_errors = 0
+
+        def __init__(self, network, logger):
+            pass
+
+        def parse(self, model):
+            return True
+
+    class ITimingCache:
+        def serialize(self):
+            return b"timing"
+
+    class IOptimizationProfile:
+        def set_shape(self, input, min, opt, max):  # noqa: A002 - TensorRT's parameter names
+            calls.append(("profile", (input, min, opt, max)))
+
+    class IBuilderConfig:
+        def set_flag(self, flag):
+            calls.append(flag.name)
+
+        def set_memory_pool_limit(self, pool, pool_size):
+            calls.append(("pool", pool_size))
+
+        def create_timing_cache(self, serialized_timing_cache):
+            return self._trt.ITimingCache()
+
+        def set_timing_cache(self, cache, ignore_mismatch):
             calls.append("timing")
 
         def get_timing_cache(self):
-            return cache
+            return self._trt.ITimingCache()
 
-        def add_optimization_profile(self, p):
-            calls.append(("profile", p.shapes))
+        def add_optimization_profile(self, profile):
+            return 0
+
+        def set_calibration_profile(self, profile):
+            calls.append("calibration_profile")
 
         def __setattr__(self, k, v):
-            calls.append((k, v))
-    if pool_api:
-        Config.set_memory_pool_limit = lambda self, pool, size: calls.append(("pool", size))
-
-    class Profile:
-        def set_shape(self, name, lo, opt, hi):
-            self.shapes = (name, lo, opt, hi)
+            calls.append((k, getattr(v, "name", v)))
 
     class Builder:
         num_DLA_cores = 2
@@ -131,55 +151,141 @@ def _builder_trt(version: str, calls: list, pool_api: bool = True):
         def __init__(self, logger):
             calls.append("builder")
 
-        def create_network(self, flags):
+        def create_network(self, flags=0):
             calls.append(("network", flags))
-            return types.SimpleNamespace(get_input=lambda i: types.SimpleNamespace(name="images"))
+            return self._trt.INetworkDefinition()
 
-        create_builder_config = staticmethod(lambda: Config())
-        create_optimization_profile = staticmethod(lambda: Profile())
-        build_serialized_network = staticmethod(lambda network, config: b"plan")
-    trt.Builder = Builder
-    trt.OnnxParser = lambda network, logger: types.SimpleNamespace(parse=lambda data: True, num_errors=0)
-    return trt
+        def create_builder_config(self):
+            return self._trt.IBuilderConfig()
+
+        def create_optimization_profile(self):
+            return self._trt.IOptimizationProfile()
+
+        def build_serialized_network(self, network, config):
+            return b"plan"
+
+    class IInt8EntropyCalibrator2:
+        def __init__(self):
+            pass
+    for name in drop:
+        cls, member = name.split(".")
+        delattr(locals()[cls], member)
+    classes = {c.__name__: c for c in (Logger, ITensor, INetworkDefinition, OnnxParser, ITimingCache,
+                                       IOptimizationProfile, IBuilderConfig, Builder, IInt8EntropyCalibrator2)}
+    return standin_module(version, classes, {"init_libnvinfer_plugins": lambda logger, ns: calls.append("plugins")})
 
 
-@pytest.mark.parametrize("version,pool_api", [("10.3.0", True), ("8.5.2.2", True), ("8.2.1.8", False)])
-def test_builder_calls_per_tensorrt_version(version, pool_api, tmp_path: Path, monkeypatch) -> None:
+def _fp16_onnx(path: Path, fp16: bool) -> Path:
+    """A one-node ONNX whose weight is FP16 or FP32: what build_engine's strongly typed check reads."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.ones((1,), np.float16 if fp16 else np.float32), "w")
+    g = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
+                          [helper.make_tensor_value_info("y", w.data_type, [1])], [w])
+    onnx.save(helper.make_model(g), str(path))
+    return path
+
+
+# Each supported generation; 8.2 is the 8.6 surface without the memory pool API (its only difference
+# that build_engine touches: 8.2 has no wheel on PyPI).
+BUILD_CASES = [(v, ()) for v in VERSIONS] + [("8.2.1.8", ("IBuilderConfig.set_memory_pool_limit",))]
+
+
+@pytest.mark.parametrize("version,drop", BUILD_CASES)
+def test_builder_calls_per_tensorrt_version(version, drop, tmp_path: Path, monkeypatch) -> None:
     """The builder's calls on each API generation: plugins registered first (EfficientNMS_TRT for
-    --nms), EXPLICIT_BATCH only before 10, the workspace through the pool API or 8.2's property,
-    DLA with FP16 and GPU fallback on a fixed batch."""
+    --nms), EXPLICIT_BATCH only before 10 and STRONGLY_TYPED from 11, the workspace through the pool
+    API or 8.2's property, precision flags only where they exist, DLA with GPU fallback on a fixed batch."""
     import sys
 
     from edgeyolo.export.tensorrt_build import build_engine
     calls: list = []
-    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt(version, calls, pool_api))
+    trt = _builder_trt(version, calls, drop)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.current_environment", lambda: ENV)
-    onnx_path = tmp_path / "m.onnx"
-    onnx_path.write_bytes(b"onnx")
-    eng = build_engine(onnx_path, tmp_path / "m.engine", EngineOptions(imgsz=64, workspace_gib=1, dla_core=1,
+    major = int(version.split(".")[0])
+    onnx_path = _fp16_onnx(tmp_path / "m.onnx", fp16=True)
+    eng = build_engine(onnx_path, tmp_path / "m.engine", EngineOptions(imgsz=64, workspace_gib=1, dla_core=1, fp16=True,
                                                                         metadata={"imgsz": 64}))
     assert eng.read_bytes() == b"plan" and read_sidecar(eng)["build"]["dla_core"] == 1
     assert calls[:2] == ["plugins", "builder"]
-    assert ("network", 0 if version.startswith("10") else 1) in calls
-    assert (("pool", 2**30) if pool_api else ("max_workspace_size", 2**30)) in calls
-    assert {"FP16", "GPU_FALLBACK", ("default_device_type", "DLA"), ("DLA_core", 1)} <= set(calls)
+    assert ("network", 0 if major == 10 else 1) in calls  # 1 << EXPLICIT_BATCH (8.x) or 1 << STRONGLY_TYPED (11)
+    assert (("max_workspace_size", 2**30) if drop else ("pool", 2**30)) in calls
+    assert {"GPU_FALLBACK", ("default_device_type", "DLA"), ("DLA_core", 1)} <= set(calls)
+    assert ("FP16" in calls) == (major < 11)
     assert ("profile", ("images", (1, 3, 64, 64), (1, 3, 64, 64), (1, 3, 64, 64))) in calls
     with pytest.raises(ValueError, match="--dla needs a fixed batch"):
         build_engine(onnx_path, tmp_path / "d.engine", EngineOptions(imgsz=64, dla_core=0, dynamic_batch=True))
+    calls.clear()
+    build_engine(onnx_path, tmp_path / "q.engine", EngineOptions(imgsz=64, int8=True))  # a Q/DQ ONNX
+    assert ("INT8" in calls) == (major < 11) and "FP16" not in calls
 
 
-def test_implicit_int8_cache_is_named_by_model_and_images(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_implicit_int8_per_version(version, tmp_path: Path, monkeypatch) -> None:
+    """The implicit calibrator is set (with its profile) on 8.x only; 10 refuses it as deprecated,
+    11 (no calibrator classes) in one line before anything is built."""
     import sys
 
-    from edgeyolo.export.tensorrt_build import build_engine, implicit_calibration_cache, trt_major
+    from edgeyolo.export.tensorrt_build import build_engine
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt(version, calls))
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.current_environment", lambda: ENV)
+    onnx_path = _fp16_onnx(tmp_path / "m.onnx", fp16=False)
+    imgs = [np.zeros((1, 3, 8, 8), np.float32)]
+    o = EngineOptions(imgsz=8, int8=True)
+    if version.startswith("8."):
+        pytest.importorskip("torch")
+        build_engine(onnx_path, tmp_path / "m.engine", o, calibration=imgs)
+        calib = [v for k, v in (c for c in calls if isinstance(c, tuple)) if k == "int8_calibrator"]
+        assert len(calib) == 1 and "calibration_profile" in calls and "INT8" in calls
+        return
+    msg = (r"implicit INT8 calibration is deprecated from TensorRT 10 \(this is 10" if version.startswith("10")
+           else rf"TensorRT {version} has no implicit INT8 calibration \(removed in 11\): use --int8 \(Q/DQ\)")
+    with pytest.raises(ValueError, match=msg):
+        build_engine(onnx_path, tmp_path / "m.engine", o, calibration=imgs)
+
+
+def test_strongly_typed_build_refuses_what_it_would_build_in_fp32(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from edgeyolo.export.tensorrt_build import build_engine
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("11.4.0.106", []))
+    fp32 = _fp16_onnx(tmp_path / "m.onnx", fp16=False)
+    with pytest.raises(ValueError, match=r"m.onnx: an FP32 ONNX builds an FP32 engine on TensorRT 11.4.0.106.*"
+                                         r"export --format onnx --fp16 --target 11"):
+        build_engine(fp32, tmp_path / "m.engine", EngineOptions(imgsz=64, fp16=True))
+    with pytest.raises(ValueError, match="--dla on TensorRT 11.4.0.106 needs --fp16 or --int8"):
+        build_engine(fp32, tmp_path / "m.engine", EngineOptions(imgsz=64, dla_core=0))
+
+
+def test_implicit_int8_cache_is_named_by_model_and_images(tmp_path: Path) -> None:
+    from edgeyolo.export.tensorrt_build import implicit_calibration_cache, trt_major
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     a.write_bytes(b"model a")
     b.write_bytes(b"model b")
     imgs = [np.zeros((1, 3, 8, 8), np.float32)]
     assert implicit_calibration_cache(a, imgs, tmp_path) != implicit_calibration_cache(b, imgs, tmp_path)
     assert implicit_calibration_cache(a, imgs, tmp_path) != implicit_calibration_cache(a, [imgs[0] + 1], tmp_path)
-    assert trt_major("11.0.1") == 11 and trt_major("8.6.1") == 8
-    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("11.0.0", []))
-    with pytest.raises(ValueError, match="implicit INT8 calibration is deprecated from TensorRT 10 "
-                                         r"\(this is 11.0.0\)"):
-        build_engine(a, tmp_path / "m.engine", EngineOptions(imgsz=64, int8=True), calibration=imgs)
+    assert trt_major("11.0.1") == 11 and trt_major("8.6.1") == 8 and trt_major("10.16.1.11") == 10
+
+
+def test_calibration_cache_is_written_atomically(tmp_path: Path, monkeypatch) -> None:
+    """The calibrator's cache goes through a temporary file and a rename: a write that fails before
+    the rename leaves the previous cache and no temporary file, never a truncated cache TensorRT would trust."""
+    import sys
+
+    from edgeyolo.export.trt_calibrator import make_calibrator
+    pytest.importorskip("torch")
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("8.5.2.2", []))
+    cache = tmp_path / "c.trtcache"
+    cal = make_calibrator([np.zeros((1, 3, 8, 8), np.float32)], 1, cache)
+    cal.write_calibration_cache(b"scales-1")
+    assert cache.read_bytes() == b"scales-1" and cal.read_calibration_cache() == b"scales-1"
+    monkeypatch.setattr("edgeyolo.atomic.os.replace", lambda a, b: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        cal.write_calibration_cache(b"scales-2-longer")
+    assert cache.read_bytes() == b"scales-1" and [p.name for p in tmp_path.iterdir()] == ["c.trtcache"]
+    monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("11.4.0.106", []))
+    with pytest.raises(ValueError, match=r"TensorRT 11.4.0.106 has no implicit INT8 calibrator \(removed in 11\)"):
+        make_calibrator([], 1, cache)

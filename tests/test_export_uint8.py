@@ -152,3 +152,29 @@ def test_uint8_input_is_refused_where_it_is_not_built(weights, tmp_path, capsys)
         main(["export", "--weights", str(weights), "--format", "torchscript", "--uint8-input", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert "--uint8-input does not apply to --format torchscript (it applies to onnx)" in err
+
+
+def test_fp16_onnx_keeps_the_uint8_input(weights, tmp_path):
+    """--uint8-input --fp16: the FP16 ONNX (export/fp16.py) keeps the uint8 (B, H, W, 3) input and
+    the metadata that says so; only the conversion after it runs in FP16. Same outputs as the FP32
+    uint8 graph within FP16's error."""
+    o = ExportOptions(weights=weights, formats=parse_formats("onnx"), imgsz=IMGSZ, fp16=True, uint8_input=True,
+                      out=tmp_path, verify=False)
+    rep = run_export(o, log=lambda s: None)
+    assert not rep.failed, rep.errors
+    art = {Path(a.path).name: a for a in rep.artifacts}
+    assert set(art) == {"s.onnx", "s_fp16.onnx"} and art["s_fp16.onnx"].precision == "fp16"
+    assert "uint8 input" in art["s_fp16.onnx"].notes[0]
+    half = onnx.load(str(tmp_path / "s_fp16.onnx"))
+    inp = half.graph.input[0].type.tensor_type
+    assert inp.elem_type == onnx.TensorProto.UINT8 and [d.dim_value for d in inp.shape.dim] == [1, IMGSZ, IMGSZ, 3]
+    assert half.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert read_metadata(tmp_path / "s_fp16.onnx")["input"] == UINT8_INPUT
+    u8, _ = preprocess([_image(0)], IMGSZ, uint8=True)
+    b = load_backend(tmp_path / "s_fp16.onnx")
+    assert b.info.input == UINT8_INPUT
+    (y16,) = b(u8)
+    (y32,) = load_backend(tmp_path / "s.onnx")(u8)
+    assert y16.dtype == np.float32
+    np.testing.assert_allclose(y16[..., :4], y32[..., :4], atol=0.02 * IMGSZ)  # box pixels within 2% of the image
+    np.testing.assert_allclose(y16[..., 4:], y32[..., 4:], atol=0.02)

@@ -1,12 +1,13 @@
 """The video/camera loop: every frame of a file processed and saved with the FPS overlay, the
-reader thread overlapped and stopped, Ctrl-C (in-process and a real SIGINT) leaves a playable file."""
+reader thread overlapped and stopped, Ctrl-C at any point (in-process and a real SIGINT)
+leaves a playable file or none, and the CLI exits 130."""
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -77,21 +78,116 @@ def test_ctrl_c_stops_cleanly(onnx_model, tmp_path):
     assert threading.active_count() == before
 
 
-def test_sigint_to_the_cli(onnx_model, tmp_path):
-    src = write_video(tmp_path / "in.mp4", 2000, size=(64, 48))
-    out = tmp_path / "out.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "edgeyolo.runtime", "stream", "--model", str(onnx_model), "--source",
-                          str(src), "--save", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not out.exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)
+# The CLI in a child process whose detector holds (in an interruptible sleep) at one point until the
+# SIGINT comes: at the model load, or at frame N's inference. The real video runs at ~1,500 FPS, so
+# "wait, then signal" races the end of the file on a loaded machine; holding makes the point exact.
+CHILD = """
+import sys, time
+from edgeyolo.runtime import cli, detector
+
+def hold(where):
+    print(f"holding {where} until SIGINT", flush=True)
+    while True:
+        time.sleep(1)
+
+at = sys.argv[1]
+if at == "load":
+    detector.Detector.load = staticmethod(lambda *a, **k: hold("the model load"))
+else:
+    infer, calls = detector.Detector.infer, [0]
+
+    def held_infer(self, x):
+        calls[0] += 1
+        if calls[0] == int(at):
+            hold(f"frame {calls[0]}")
+        return infer(self, x)
+    detector.Detector.infer = held_infer
+cli.main(sys.argv[2:])
+"""
+
+
+def sigint_while_held(onnx_model: Path, src: Path, out: Path, at: str) -> tuple[int, str, str]:
+    """Run ``edgeyolo-run stream`` held at ``at``, send SIGINT once it says it is holding there;
+    returns (exit code, stdout, stderr)."""
+    err = out.with_name("stderr.txt")
+    with open(err, "w") as ef:
+        p = subprocess.Popen([sys.executable, "-c", CHILD, at, "stream", "--model", str(onnx_model), "--source",
+                              str(src), "--save", str(out)], stdout=subprocess.PIPE, stderr=ef, text=True)
+    lines: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in p.stdout:
+            lines.put(line)
+        lines.put(None)
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while not seen or not seen[-1].startswith("holding"):
+        line = lines.get(timeout=300)  # queue.Empty instead of a hang if the child never gets there
+        if line is None:
+            p.wait(timeout=60)
+            pytest.fail(f"the stream ended (exit {p.returncode}) before holding at {at}:\n{err.read_text()[-2000:]}")
+        seen.append(line)
     p.send_signal(signal.SIGINT)
-    stdout, stderr = p.communicate(timeout=60)
-    assert p.returncode == 130, stderr[-2000:]
-    assert "interrupted" in stdout and "FPS" in stdout
-    n = count_frames(out)
-    assert 0 < n < 2000
+    code = p.wait(timeout=60)
+    while (line := lines.get(timeout=60)) is not None:
+        seen.append(line)
+    return code, "".join(seen), err.read_text()
+
+
+def test_sigint_to_the_cli(onnx_model, tmp_path):
+    """Ctrl-C mid-stream: exit 130, the stats line says interrupted, and the saved file plays back
+    exactly the frames the stream counted."""
+    src, out = write_video(tmp_path / "in.mp4", 10, size=(64, 48)), tmp_path / "out.mp4"
+    code, stdout, stderr = sigint_while_held(onnx_model, src, out, "3")
+    assert code == 130, stderr[-2000:]
+    assert "stream: 2 frames in" in stdout and f"interrupted; saved {out}" in stdout
+    assert count_frames(out) == 2
+
+
+@pytest.mark.parametrize("at", ["load", "1"])
+def test_sigint_before_the_first_frame(onnx_model, tmp_path, at):
+    """Ctrl-C while the model loads or before any frame is out: still exit 130, and no file (there
+    is nothing to save), rather than an unplayable one."""
+    src, out = write_video(tmp_path / "in.mp4", 10, size=(64, 48)), tmp_path / "out.mp4"
+    code, stdout, stderr = sigint_while_held(onnx_model, src, out, at)
+    assert code == 130, stderr[-2000:]
+    if at == "load":
+        assert "stream:" not in stdout and stderr.strip().endswith("Aborted.")
+    else:
+        assert "stream: 0 frames in" in stdout and "interrupted" in stdout and "saved" not in stdout
+    assert not out.exists()
+
+
+def test_ctrl_c_while_the_source_opens(onnx_model, tmp_path, monkeypatch):
+    """A Ctrl-C before the loop starts (here while the capture reports its frame rate) releases the
+    capture, starts no reader thread, returns interrupted stats, and the CLI exits 130."""
+    src = write_video(tmp_path / "in.mp4", 10, size=(64, 48))
+    released: list[bool] = []
+
+    class InterruptedCapture:
+        def __init__(self, source):
+            self.cap = real(source)
+
+        def isOpened(self):
+            return self.cap.isOpened()
+
+        def get(self, prop):
+            raise KeyboardInterrupt
+
+        def release(self):
+            released.append(True)
+            self.cap.release()
+    real = cv2.VideoCapture
+    monkeypatch.setattr(cv2, "VideoCapture", InterruptedCapture)
+    before = threading.active_count()
+    try:
+        stats = run_stream(Detector.load(onnx_model), str(src), save=tmp_path / "out.mp4", log=lambda s: None)
+    except KeyboardInterrupt:  # escaping, it would end the whole pytest session rather than fail this test
+        pytest.fail("a Ctrl-C while the source opens escaped run_stream")
+    assert stats.interrupted and stats.frames == 0 and stats.saved is None and released == [True]
+    assert threading.active_count() == before and not (tmp_path / "out.mp4").exists()
+    from edgeyolo.runtime.cli import run
+    assert run(["stream", "--model", str(onnx_model), "--source", str(src), "--save", str(tmp_path / "o.mp4")]) == 130
 
 
 def test_sources():

@@ -1,8 +1,10 @@
 """The TensorRT backend's own logic (buffers, copies, shapes, both I/O APIs, the sidecar check)
-against a stand-in for ``tensorrt`` that computes a known function on the host, once per CUDA
-binding (pycuda, cuda-python, cuda-python's older ``cuda.cudart``; tests/cuda_fakes.py).
-It cannot prove the real TensorRT API (no TensorRT or GPU here; tests/test_export_trt.py runs the
-real engine where both exist); it does prove the data path through our code."""
+against a stand-in for ``tensorrt`` that computes a known function on the host, run once per
+supported TensorRT version and once per CUDA binding (the cross product; each case is a few ms).
+The stand-in is held to each supported version's recorded API (tests/trt_standin.py), so the
+backend uses only names that version's bindings have; the CUDA bindings are pycuda, cuda-python
+and cuda-python's older ``cuda.cudart`` (tests/cuda_fakes.py). No TensorRT or GPU here runs a real
+engine (tests/test_export_trt.py does where both exist); this proves the data path through our code."""
 from __future__ import annotations
 
 import json
@@ -16,8 +18,8 @@ import pytest
 from edgeyolo.runtime.sidecar import sidecar_path
 
 from cuda_fakes import BINDINGS, GPU, MEM, fake_binding, fake_pycuda
+from trt_standin import VERSIONS, standin_module
 
-TRT_VERSION = "10.3.0"
 IMGSZ, N, NC = 32, 4, 4
 
 
@@ -76,7 +78,7 @@ class _TensorEngine:
         return ("images", "output")[i]
 
     def get_tensor_mode(self, name):
-        return "in" if name == "images" else "out"
+        return self._trt.TensorIOMode.INPUT if name == "images" else self._trt.TensorIOMode.OUTPUT
 
     def get_tensor_shape(self, name):
         return (-1, 3, IMGSZ, IMGSZ) if name == "images" else (-1, N, 5 + NC)
@@ -85,10 +87,10 @@ class _TensorEngine:
         return [(1, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ), (2, 3, IMGSZ, IMGSZ)]
 
     def get_tensor_dtype(self, name):
-        return np.float32
+        return self._trt.DataType.FLOAT
 
     def create_execution_context(self):
-        return _Context(self.calls)
+        return self._trt.IExecutionContext(self.calls)
 
 
 class _BindingEngine:  # TensorRT 8.2: no num_io_tensors
@@ -110,19 +112,17 @@ class _BindingEngine:  # TensorRT 8.2: no num_io_tensors
         return ("images", "output")[i]
 
     def get_binding_dtype(self, i):
-        return np.float32
+        return self._trt.DataType.FLOAT
 
     def create_execution_context(self):
-        return _Context(self.calls)
+        return self._trt.IExecutionContext(self.calls)
 
 
-def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
-    trt.TensorIOMode = types.SimpleNamespace(INPUT="in", OUTPUT="out")
-    trt.nptype = lambda dt: dt
-    trt.init_libnvinfer_plugins = lambda logger, namespace: calls.append("plugins")
+def _fake_trt(engine_cls, calls, version) -> types.ModuleType:
+    """``tensorrt`` as ``version``'s bindings offer it, with ``engine_cls`` as its ICudaEngine."""
+    class Logger:
+        def __init__(self, min_severity=2):
+            pass
 
     class Runtime:
         DLA_core = -1
@@ -130,29 +130,45 @@ def _fake_trt(engine_cls, calls, version=TRT_VERSION) -> types.ModuleType:
         def __init__(self, logger):
             pass
 
-        def deserialize_cuda_engine(self, plan):
+        def deserialize_cuda_engine(self, serialized_engine):
             calls.append("deserialize")
-            return engine_cls(calls)
-    trt.Runtime = Runtime
-    return trt
+            return self._trt.ICudaEngine(calls)
+    classes = {"Logger": Logger, "Runtime": Runtime, "ICudaEngine": engine_cls, "IExecutionContext": _Context}
+    return standin_module(version, classes, {
+        "init_libnvinfer_plugins": lambda logger, namespace: calls.append("plugins"),
+        "nptype": lambda trt_type: {"FLOAT": np.float32}[trt_type.name]})
+
+
+@pytest.fixture(params=VERSIONS)
+def trt_version(request) -> str:
+    """The TensorRT version the engine was built with and this machine has (one run per version)."""
+    return request.param
+
+
+@pytest.fixture(params=BINDINGS)
+def binding(request) -> str:
+    """The CUDA binding the runtime finds (one run per binding; tests/cuda_fakes.py)."""
+    return request.param
 
 
 @pytest.fixture
-def engine(tmp_path) -> Path:
+def engine(tmp_path, trt_version) -> Path:
     path = tmp_path / "m.engine"
     path.write_bytes(b"plan")
     sidecar_path(path).write_text(json.dumps({
-        "tensorrt": TRT_VERSION, "gpu": GPU, "compute_capability": "8.7", "jetson": None, "precision": "fp16",
+        "tensorrt": trt_version, "gpu": GPU, "compute_capability": "8.7", "jetson": None, "precision": "fp16",
         "imgsz": IMGSZ, "names": ["motorcycle", "car", "bus", "truck"], "stride": [8, 16, 32], "decode": True,
         "build": {"dynamic_batch": True, "max_batch": 2}}))
     return path
 
 
-@pytest.mark.parametrize("binding", BINDINGS)
-@pytest.mark.parametrize("engine_cls,api", [(_TensorEngine, "v3"), (_BindingEngine, "v2")])
-def test_engine_data_path(engine, monkeypatch, engine_cls, api, binding):
+# The name-based tensor API on every supported version; the binding API of 8.2 (no num_io_tensors);
+# each through every CUDA binding.
+@pytest.mark.parametrize("trt_version,engine_cls,api", [(v, _TensorEngine, "v3") for v in VERSIONS] +
+                         [("8.2.1.8", _BindingEngine, "v2")])
+def test_engine_data_path(engine, monkeypatch, trt_version, engine_cls, api, binding):
     calls: list = []
-    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(engine_cls, calls)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(engine_cls, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.backends import load_backend
@@ -178,12 +194,11 @@ def test_engine_data_path(engine, monkeypatch, engine_cls, api, binding):
     b.close()
 
 
-@pytest.mark.parametrize("binding", BINDINGS)
-def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, binding):
+def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, trt_version, binding):
     """A False from execute/set_input_shape raises (the reused buffers would hold the previous
     results); an engine built for a DLA core is deserialized for that core."""
     calls: list = []
-    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     side = json.loads(sidecar_path(engine).read_text())
@@ -196,16 +211,16 @@ def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, binding)
         b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
 
 
-@pytest.mark.parametrize("binding", BINDINGS)
-def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, binding):
+def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, trt_version, binding):
     calls: list = []
-    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, "8.6.1")}.items():
+    here = VERSIONS[(VERSIONS.index(trt_version) + 1) % len(VERSIONS)]  # another supported version
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, here)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.sidecar import gpu_identity
     from edgeyolo.runtime.trt_backend import TrtBackend
     assert gpu_identity() == (GPU, "8.7")  # asked through this binding
-    with pytest.raises(ValueError, match=r"built with TensorRT 10.3.0, this machine has 8.6.1"):
+    with pytest.raises(ValueError, match=rf"built with TensorRT {trt_version}, this machine has {here}"):
         TrtBackend(engine)
     assert "deserialize" not in calls
     sidecar_path(engine).unlink()
@@ -213,7 +228,7 @@ def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypa
         TrtBackend(engine)
 
 
-def test_missing_bindings_are_one_line(engine, monkeypatch):
+def test_missing_bindings_are_one_line(engine, monkeypatch, trt_version):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     from edgeyolo.runtime.trt_backend import TrtBackend
     with pytest.raises(ValueError, match=r"needs TensorRT's Python bindings and pycuda or cuda-python \(tensorrt is"):
@@ -221,15 +236,16 @@ def test_missing_bindings_are_one_line(engine, monkeypatch):
     calls: list = []
     for name, mod in fake_binding("cuda-python", calls).items():
         monkeypatch.setitem(sys.modules, name, None)  # neither binding importable
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt(_TensorEngine, calls))
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt(_TensorEngine, calls, trt_version))
     with pytest.raises(ValueError, match=r"\(pycuda or cuda-python is missing; .*pip install cuda-python"):
         TrtBackend(engine)
     assert "deserialize" not in calls
 
 
-def test_pycuda_is_preferred_when_both_are_installed(engine, monkeypatch):
+def test_pycuda_is_preferred_when_both_are_installed(engine, monkeypatch, trt_version):
     calls: list = []
-    mods = {**fake_binding("cuda-python", calls), **fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls)}
+    mods = {**fake_binding("cuda-python", calls), **fake_pycuda(calls),
+            "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
@@ -237,12 +253,12 @@ def test_pycuda_is_preferred_when_both_are_installed(engine, monkeypatch):
     assert TrtBackend(engine).cuda.name == "pycuda"
 
 
-def test_cuda_python_errors_raise_and_close_frees(engine, monkeypatch):
+def test_cuda_python_errors_raise_and_close_frees(engine, monkeypatch, trt_version):
     """A cudaError_t other than cudaSuccess raises, naming the call and the error; close() frees
     every device and pinned buffer (cuda-python has no garbage-collected allocations)."""
     calls: list = []
     mods = {**fake_binding("cuda-python", calls, fail=frozenset({"cudaMemcpyAsync"})),
-            "tensorrt": _fake_trt(_TensorEngine, calls)}
+            "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)

@@ -32,14 +32,18 @@ import click
 @click.option("--resume", default=None, is_flag=False, flag_value="auto",
               help="Continue a run: a last.pt, a run folder, or nothing for the newest run.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--optimizer", type=click.Choice(["SGD", "Adam", "AdamW"]), default=None,
-              help="Default: AdamW on the synthetic set, else SGD (Nesterov).")
+@click.option("--optimizer", type=click.Choice(["SGD", "Adam", "AdamW", "auto"]), default=None,
+              help="Default: AdamW on the synthetic set, else auto: SGD (Nesterov, the hyp's lr0) for runs of over "
+                   "10,000 nominal-batch iterations, AdamW at 0.002 * 5 / (4 + classes) for shorter ones.")
 @click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=50, show_default=True,
               help="Stop after this many validations without a fitness improvement (epochs, with --val-interval 1).")
 @click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate every N epochs (always after the last).")
 @click.option("--multi-scale", is_flag=True, help="Random image size in [0.5, 1.5] x imgsz per batch.")
+@click.option("--close-mosaic", type=click.IntRange(min=0), default=None, metavar="EPOCHS",
+              help="Train the last EPOCHS epochs without mosaic, on whole images as validation sees them. "
+                   "Default: a tenth of the run, at most 10.")
 @click.option("--autoanchor/--no-autoanchor", default=True, show_default=True,
               help="Check the anchors against the training labels at --imgsz and evolve new ones when under 98 % "
                    "of the targets can match one (u5's autoanchor).")

@@ -32,8 +32,13 @@ class ModelEMA:
         self.updates += 1
         d = self.decay()
         msd = unwrap(model).state_dict()
+        floats, targets = [], []
         for k, v in self.ema.state_dict().items():
             if v.dtype.is_floating_point:
-                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+                floats.append(v)
+                targets.append(msd[k].detach())
             else:
                 v.copy_(msd[k])
+        # ema += (1 - d) * (model - ema), over all tensors at once: a Python loop of two in-place
+        # ops per tensor took a second per step on a loaded 2-core CPU.
+        torch._foreach_lerp_(floats, targets, 1 - d)

@@ -29,6 +29,7 @@ from .hyp import load_hyp
 from .loss import YOLOLoss
 from .multiscale import random_rescale
 from .optim import build_optimizer, lr_lambda, warmup
+from .recipe import plan
 from .runs import increment_path, read_results, seed_everything, write_results, write_yaml
 from .validate import ValResult, validate
 
@@ -36,7 +37,7 @@ from .validate import ValResult, validate
 # edge model to mAP@0.5 >= 0.7 in under 10 minutes (see README, measured there).
 QUICK = {"imgsz": 160, "epochs": 10, "optimizer": "AdamW", "nbs": 16,
          "hyp": str(Path(__file__).with_name("hyp.quick.yaml"))}
-DEFAULT = {"imgsz": 640, "epochs": 300, "optimizer": "SGD", "nbs": 64, "hyp": None}
+DEFAULT = {"imgsz": 640, "epochs": 300, "optimizer": "auto", "nbs": 64, "hyp": None}
 
 
 DEFAULT_MODEL = "yolov4s-mbv3s"
@@ -61,11 +62,12 @@ class TrainConfig:
     name: str = "exp"
     exist_ok: bool = False
     seed: int = 0
-    optimizer: str | None = None
+    optimizer: str | None = None  # SGD, Adam, AdamW or auto (by run length: train/recipe.py)
     schedule: str = "cosine"
     patience: int = 50  # validations without fitness improvement before stopping
     val_interval: int = 1  # validate every N epochs (and always after the last)
     multi_scale: bool = False
+    close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: cache images in RAM for the synthetic set
@@ -137,11 +139,16 @@ class Trainer:
                                           cache_images=bool(cfg.cache))
         self.val_set = DetectionDataset(self.data, "val", cfg.imgsz, augment=False, rect=True, batch_size=cfg.batch * 2,
                                         cache_images=bool(cfg.cache)) if self.main else None
+        self._val_dl = None
         self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
-        self.accumulate = max(round(cfg.nbs / (cfg.batch * self.world)), 1)
         self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
+        self.nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))  # batches per epoch
+        self.recipe = plan(self.hyp, cfg.optimizer, len(self.train_set), cfg.batch * self.world, cfg.nbs, cfg.epochs,
+                           len(self.names), self.nb, cfg.close_mosaic)
+        self.accumulate = self.recipe.accumulate
+        self.hyp.update(lr0=self.recipe.lr0, warmup_bias_lr=self.recipe.warmup_bias_lr)
         self.hyp["weight_decay"] *= cfg.batch * self.world * self.accumulate / cfg.nbs
-        self.optimizer = build_optimizer(self.model, cfg.optimizer, self.hyp["lr0"], self.hyp["momentum"],
+        self.optimizer = build_optimizer(self.model, self.recipe.optimizer, self.hyp["lr0"], self.hyp["momentum"],
                                          self.hyp["weight_decay"])
         self.lf = lr_lambda(cfg.schedule, cfg.epochs, self.hyp["lrf"])
         self.ema = ModelEMA(self.model) if self.main else None
@@ -271,12 +278,11 @@ class Trainer:
                       f"{cfg.imgsz}, {cfg.epochs} epochs, device {self.device}) -> {self.run_dir}")
             if self.anchor_note:
                 self._log(self.anchor_note)
+            self._log(self.recipe.note)
             if self.frozen:
                 self._log(f"backbone frozen for epochs {self.start_epoch + 1}-{min(cfg.freeze_backbone, cfg.epochs)}")
         rows = [r for r in read_results(self.run_dir / "results.csv") if r["epoch"] < self.start_epoch]
-        nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))
-        # At least 100 warm-up iterations (YOLOv5), none when warmup_epochs is 0.
-        nw = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else -1
+        nb, nw = self.nb, self.recipe.warmup_iters
         t_run = time.time()
         t_start = t_run - (rows[-1]["time"] if rows else 0.0)  # the time column keeps counting across a resume
         last_epoch = self.start_epoch - 1
@@ -317,8 +323,12 @@ class Trainer:
         return self.run_dir
 
     def _val_loader(self) -> Any:
-        batch = int(np.bincount(self.val_set.batch_index).max())  # the rect dataset's own batches
-        return build_dataloader(self.val_set, batch, self.cfg.workers, shuffle=False, distributed=False)
+        """One loader for every validation: its workers persist, where a new loader would fork new
+        ones each epoch (a second or more per epoch on a small set, for identical batches)."""
+        if self._val_dl is None:
+            batch = int(np.bincount(self.val_set.batch_index).max())  # the rect dataset's own batches
+            self._val_dl = build_dataloader(self.val_set, batch, self.cfg.workers, shuffle=False, distributed=False)
+        return self._val_dl
 
     def _train_epoch(self, epoch: int, nb: int, nw: int) -> np.ndarray:
         frozen = epoch < self.cfg.freeze_backbone
@@ -329,6 +339,10 @@ class Trainer:
                 self._wrap_ddp()  # DDP only all-reduces the parameters that needed gradients when it was built
             self._log(f"epoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}")
         cfg, hyp, model = self.cfg, self.hyp, self.model
+        closing = epoch >= cfg.epochs - self.recipe.close_mosaic
+        if closing and self.train_set.hyp["mosaic"] > 0:
+            self.train_set.hyp["mosaic"] = 0.0  # the loader's workers copy the dataset at each epoch's start
+            self._log(f"epoch {epoch + 1}: mosaic off for the last {cfg.epochs - epoch} epoch(s)")
         seed_everything(cfg.seed + 1000 * epoch + self.rank)
         # A fresh loader per epoch, seeded by epoch: a resumed run sees the same batches and
         # augmentations as a straight one.

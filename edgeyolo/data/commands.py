@@ -126,3 +126,25 @@ def show(data_yaml: str | None, split: str, augment: bool, imgsz: int, num: int,
     ds = DetectionDataset(cfg, split, imgsz, augment=augment)
     path = plot_samples(ds, Path(out or f"runs/data/{split}{'_augment' if augment else ''}.png"), n=num, seed=seed)
     click.echo(f"wrote {path}")
+
+
+@data.command()
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
+@click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile side in px (default: the set's).")
+@click.option("--overlap", type=click.FloatRange(0, 0.9), default=None,
+              help="Share of a training tile repeated by its neighbours (default: the set's).")
+@click.option("--val-fraction", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True,
+              help="Share of each scene's rows (the bottom band) kept for validation.")
+@click.option("--archive", default=None, type=click.Path(dir_okay=False),
+              help="The package archive, already downloaded (default: pip downloads it into the cache).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def real(name: str, out: str, tile: int | None, overlap: float | None, val_fraction: float, archive: str | None,
+         force: bool) -> None:
+    """Build a tiled dataset from real labelled images that pip can fetch.
+
+    NAME is one of: craters (Mars, pycda), buildings (aerial, solaris), nuclei (microscopy, stardist),
+    nuclei-ngio (microscopy, ngio), cars-smoke (5 cars, sahi: a smoke test)."""
+    from .real import build_real_dataset
+
+    click.echo(build_real_dataset(name, out, tile, overlap, val_fraction, archive, force).summary())

@@ -1,6 +1,8 @@
 """The video / camera loop: read -> pre-process -> infer -> post-process -> draw with an FPS
 overlay -> show and/or save, until the stream ends, ``max_frames``, ``q``/Esc in the window or
-Ctrl-C. Whatever stops it, the capture, the writer (a playable file) and the window are released.
+Ctrl-C. Whatever stops it, the capture, the writer (a playable file) and the window are released;
+a Ctrl-C at any point after the call (even before the first frame) returns the stats marked
+interrupted, and ``edgeyolo-run stream`` then exits 130.
 
 Reading and pre-processing run in a second thread, overlapped with inference: OpenCV's decode and
 resize and ONNX Runtime / TensorRT all release the GIL, so on a multi-core CPU or with a GPU the
@@ -9,6 +11,7 @@ the newest frame, so the display never lags behind reality; a file keeps every f
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -96,74 +99,85 @@ def _check_gui() -> None:
                          "`pip install opencv-python` (instead of opencv-python-headless), or use --save") from None
 
 
+def _stop_reader(thread: threading.Thread, stop: threading.Event) -> None:
+    stop.set()
+    if thread.ident is not None:  # started (a Ctrl-C can come between creating it and starting it)
+        thread.join(timeout=5)
+
+
+def _close_windows() -> None:
+    try:
+        cv2.destroyAllWindows()
+    except cv2.error:  # a failure here must not hide the one that ended the loop
+        pass
+
+
 def run_stream(detector: Detector, source: str | int, show: bool = False, save: str | Path | None = None,
                max_frames: int | None = None, fps_out: float | None = None, log: Callable[[str], None] = print) -> StreamStats:
     """Run ``detector`` on a camera or video; returns the frame count, timings and whether Ctrl-C stopped it."""
     src, live = parse_source(source)
-    cap = cv2.VideoCapture(src)
-    if not cap.isOpened():
-        raise ValueError(f"--source {source}: OpenCV cannot open it")
-    if fps_out is None:
-        fps_out = cap.get(cv2.CAP_PROP_FPS)
-        fps_out = fps_out if fps_out and fps_out == fps_out and fps_out > 0 else 25.0  # cameras report 0 or NaN
-    if show:
-        _check_gui()
-    q: queue.Queue = queue.Queue(maxsize=1 if live else 2)
-    stop = threading.Event()
-    thread = threading.Thread(target=_reader, args=(cap, detector, q, stop, live), name="edgeyolo-reader", daemon=True)
-    writer = None
-    frames, interrupted = 0, False
+    frames, interrupted, writer = 0, False, None
     t_pre = t_inf = t_post = 0.0
     fps_ema = None
     t_start = t_last = time.perf_counter()
-    thread.start()
-    try:
-        while max_frames is None or frames < max_frames:
-            item = q.get()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            frame, x, lbs, pre_ms = item
-            t0 = time.perf_counter()
-            outputs = detector.infer(x)
-            t1 = time.perf_counter()
-            dets = detector.postprocess(outputs, lbs)[0]
-            t2 = time.perf_counter()
-            t_pre, t_inf, t_post = t_pre + pre_ms, t_inf + (t1 - t0) * 1e3, t_post + (t2 - t1) * 1e3
-            now = time.perf_counter()
-            inst = 1.0 / max(now - t_last, 1e-9)
-            fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
-            t_last = now
-            vis = draw(frame, dets, detector.names, inplace=True)
-            overlay_text(vis, f"{fps_ema:.1f} FPS | inference {(t1 - t0) * 1e3:.1f} ms | {len(dets)} objects")
-            if save is not None:
-                if writer is None:
-                    Path(save).parent.mkdir(parents=True, exist_ok=True)
-                    writer = cv2.VideoWriter(str(save), cv2.VideoWriter_fourcc(*"mp4v"), float(fps_out),
-                                             (vis.shape[1], vis.shape[0]))
-                    if not writer.isOpened():
-                        raise ValueError(f"--save {save}: OpenCV cannot write this video (mp4v): use a .mp4 "
-                                         "or .avi file name")
-                writer.write(vis)
-            frames += 1
+    # Each resource is registered for release as soon as it exists, so a Ctrl-C at any point (while
+    # the source opens, before the first frame, mid-stream) releases it and still returns the stats;
+    # ExitStack runs every callback even when one is cut short by a second Ctrl-C, and it closes the
+    # writer first (last in, first out), so the saved file is playable.
+    with contextlib.ExitStack() as cleanup:
+        try:
+            cap = cv2.VideoCapture(src)
+            cleanup.callback(cap.release)
+            if not cap.isOpened():
+                raise ValueError(f"--source {source}: OpenCV cannot open it")
+            if fps_out is None:
+                fps_out = cap.get(cv2.CAP_PROP_FPS)
+                fps_out = fps_out if fps_out and fps_out == fps_out and fps_out > 0 else 25.0  # cameras report 0 or NaN
             if show:
-                cv2.imshow("edgeyolo", vis)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                _check_gui()
+                cleanup.callback(_close_windows)
+            q: queue.Queue = queue.Queue(maxsize=1 if live else 2)
+            stop = threading.Event()
+            thread = threading.Thread(target=_reader, args=(cap, detector, q, stop, live), name="edgeyolo-reader",
+                                      daemon=True)
+            cleanup.callback(_stop_reader, thread, stop)
+            thread.start()
+            while max_frames is None or frames < max_frames:
+                item = q.get()
+                if item is _END:
                     break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        cap.release()
-        if writer is not None:
-            writer.release()
-        if show:
-            try:
-                cv2.destroyAllWindows()
-            except cv2.error:  # a failure here must not hide the one that ended the loop
-                pass
+                if isinstance(item, BaseException):
+                    raise item
+                frame, x, lbs, pre_ms = item
+                t0 = time.perf_counter()
+                outputs = detector.infer(x)
+                t1 = time.perf_counter()
+                dets = detector.postprocess(outputs, lbs)[0]
+                t2 = time.perf_counter()
+                t_pre, t_inf, t_post = t_pre + pre_ms, t_inf + (t1 - t0) * 1e3, t_post + (t2 - t1) * 1e3
+                now = time.perf_counter()
+                inst = 1.0 / max(now - t_last, 1e-9)
+                fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
+                t_last = now
+                vis = draw(frame, dets, detector.names, inplace=True)
+                overlay_text(vis, f"{fps_ema:.1f} FPS | inference {(t1 - t0) * 1e3:.1f} ms | {len(dets)} objects")
+                if save is not None:
+                    if writer is None:
+                        Path(save).parent.mkdir(parents=True, exist_ok=True)
+                        writer = cv2.VideoWriter(str(save), cv2.VideoWriter_fourcc(*"mp4v"), float(fps_out),
+                                                 (vis.shape[1], vis.shape[0]))
+                        cleanup.callback(writer.release)
+                        if not writer.isOpened():
+                            raise ValueError(f"--save {save}: OpenCV cannot write this video (mp4v): use a .mp4 "
+                                             "or .avi file name")
+                    writer.write(vis)
+                frames += 1
+                if show:
+                    cv2.imshow("edgeyolo", vis)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
     n = max(frames, 1)
     stats = StreamStats(frames, time.perf_counter() - t_start, interrupted, t_pre / n, t_inf / n, t_post / n,
                         str(save) if save is not None and writer is not None else None)

@@ -1,0 +1,125 @@
+"""Accuracy on real images: edgeyolo and the peer a user would otherwise pick (Ultralytics yolov8n),
+each trained from scratch with its defaults, on the same tiles, epochs, image size, batch and
+threads, one after the other in one run on one machine.
+
+Each real set is built with ``edgeyolo data real`` (pip fetches its archive into the cache). Each
+cell trains in its own process (threads pinned with ``--threads``; Ultralytics would otherwise drop
+to one thread on a 2-core machine) and is read back from the run's ``results.csv``. The peer runs in
+``--peer-python`` (default: this interpreter); where Ultralytics is not importable there, its cells
+are skipped with the reason. Ultralytics is never a dependency of edgeyolo.
+
+Writes ``<out>/real_data.{md,json}`` and ``<out>/real_data.png`` (validation mAP@0.5:0.95 against
+wall time, one panel a set).
+
+    python benchmarks/real_data.py --sets craters,nuclei --epochs 60 --peer-python /path/to/venv/bin/python
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from edgeyolo.bench.device import device_name, device_record
+from edgeyolo.bench.real_report import write_report
+from edgeyolo.data.real import build_real_dataset
+from edgeyolo.data.synthetic import cache_dir
+
+# The peer's training, run in its interpreter. Ultralytics resets torch's thread count to
+# cpu_count - 1 when it selects the CPU; its module constant is set first so both tools get --threads.
+PEER_SCRIPT = """
+import sys, ultralytics.utils.torch_utils as tu
+from ultralytics import YOLO
+data, epochs, imgsz, batch, workers, threads, project, name = sys.argv[1:9]
+tu.NUM_THREADS = int(threads)
+YOLO("yolov8n.yaml").train(data=data, epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), workers=int(workers),
+    device="cpu", project=project, name=name, exist_ok=True, plots=False, seed=0, pretrained=False, amp=False,
+    verbose=False)
+"""
+
+
+def _curve(csv_path: Path, map50: str, map95: str) -> list[dict[str, float]]:
+    """Per-epoch rows of a results.csv: epoch, cumulative seconds, mAP@0.5, mAP@0.5:0.95."""
+    with csv_path.open() as f:
+        rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f, skipinitialspace=True)]
+    return [{"epoch": float(r["epoch"]), "time": float(r["time"]), "map50": float(r[map50]), "map": float(r[map95])}
+            for r in rows]
+
+
+def train_edgeyolo(data: Path, args: argparse.Namespace, run: Path) -> dict:
+    cmd = [sys.executable, "-m", "edgeyolo.cli", "train", "--model", args.model, "--data", str(data), "--epochs",
+           str(args.epochs), "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", str(args.workers),
+           "--project", str(run.parent), "--name", run.name, "--exist-ok", "--device", "cpu", *args.edgeyolo_args]
+    return _run_cell(cmd, run / "results.csv", "metrics/mAP50", "metrics/mAP50-95", args.threads)
+
+
+def train_peer(data: Path, args: argparse.Namespace, run: Path) -> dict:
+    check = subprocess.run([args.peer_python, "-c", "import ultralytics; print(ultralytics.__version__)"],
+                           capture_output=True, text=True)
+    if check.returncode:
+        return {"skipped": f"Ultralytics is not importable in {args.peer_python}"}
+    cmd = [args.peer_python, "-c", PEER_SCRIPT, str(data), str(args.epochs), str(args.imgsz), str(args.batch),
+           str(args.workers), str(args.threads), str(run.parent), run.name]
+    cell = _run_cell(cmd, run / "results.csv", "metrics/mAP50(B)", "metrics/mAP50-95(B)", args.threads)
+    return {**cell, "version": check.stdout.strip()}
+
+
+def _run_cell(cmd: list[str], results: Path, map50: str, map95: str, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode or not results.is_file():
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        return {"failed": f"exit {done.returncode}: {tail}"}
+    curve = _curve(results, map50, map95)
+    last = curve[-1]
+    return {"wall_s": round(wall, 1), "curve": curve, "map50": last["map50"], "map": last["map"],
+            "best_map": max(r["map"] for r in curve)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="craters,nuclei,buildings,nuclei-ngio")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--model", default="yolov4s-mbv3s")
+    ap.add_argument("--peer-python", default=sys.executable)
+    ap.add_argument("--edgeyolo-args", nargs=argparse.REMAINDER, default=[],
+                    help="extra `edgeyolo train` arguments (last on the line); the defaults are what is judged")
+    ap.add_argument("--work", default=str(cache_dir() / "real-bench"), help="datasets and runs")
+    ap.add_argument("--out", default=None, help="results folder (default benchmarks/results/<host>)")
+    args = ap.parse_args()
+    out = Path(args.out or Path(__file__).parent / "results" / "cpu")
+    work = Path(args.work)
+    record = device_record(threads=args.threads)
+    report = {"device": device_name(record), "record": record, "load_avg_start": os.getloadavg()[0],
+              "settings": {k: v for k, v in vars(args).items() if k != "out"}, "sets": {}}
+    for name in args.sets.split(","):
+        data = work / "data" / name
+        if not (data / "data.yaml").is_file():
+            print(build_real_dataset(name, data, force=True).summary(), flush=True)
+        cells = {}
+        for tool, fn in (("yolov8n", train_peer), ("edgeyolo", train_edgeyolo)):
+            print(f"{name}: training {tool} ...", flush=True)
+            cells[tool] = fn(data / "data.yaml", args, work / "runs" / f"{name}-{tool}")
+            print(f"{name}: {tool}: {_short(cells[tool])}", flush=True)
+        report["sets"][name] = cells
+    report["load_avg_end"] = os.getloadavg()[0]
+    print(write_report(report, out))
+
+
+def _short(cell: dict) -> str:
+    if "curve" not in cell:
+        return cell.get("skipped") or cell.get("failed", "?")
+    return f"mAP50 {cell['map50']:.3f} mAP50-95 {cell['map']:.3f} in {cell['wall_s']:.0f} s"
+
+
+if __name__ == "__main__":
+    main()

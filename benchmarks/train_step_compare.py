@@ -1,0 +1,181 @@
+"""One training step (forward, loss, backward, AdamW, EMA) of edgeyolo's default model beside
+Ultralytics yolov8n's, on the same random batch shape, threads and machine, with the same FLOP
+counter (``torch.utils.flop_counter``), interleaved round by round so that a noisy shared host
+weighs on both alike; plus where edgeyolo's step time goes (``torch.profiler``, by operator kind),
+and the variants that could speed it up (channels-last memory format).
+
+Each cell runs in its own process: the peer in ``--peer-python`` (skipped with the reason where
+Ultralytics is not importable). Writes ``<out>/train_throughput.{md,json}``.
+
+    python benchmarks/train_step_compare.py --peer-python /path/to/venv/bin/python [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Operator families for the breakdown; an op counts in the first family whose word its name holds.
+FAMILIES = (("conv backward", ("convolution_backward", "conv_depthwise2d_backward", "mkldnn_convolution_backward")),
+            ("conv forward", ("convolution", "conv2d", "conv_depthwise", "mkldnn_convolution")),
+            ("batch norm", ("batch_norm",)), ("mish", ("mish",)), ("hardswish / hardsigmoid", ("hardswish", "hardsigmoid")),
+            ("max-pool (SPP)", ("max_pool",)), ("optimizer + EMA", ("_foreach", "adamw", "lerp", "addcdiv")),
+            ("loss", ("binary_cross_entropy", "atan", "sigmoid")), ("copies / cat / layout", ("copy_", "cat", "contiguous",
+                                                                                              "clone", "to_dense")))
+
+
+def _targets(batch: int, imgsz: int, per_image: int = 14):
+    """Random (N, 6) targets ``image, class, cx, cy, w, h`` (normalised) of 12-48 px boxes."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    n = batch * per_image
+    wh = (12 + 36 * torch.rand(n, 2, generator=g)) / imgsz
+    xy = wh / 2 + (1 - wh) * torch.rand(n, 2, generator=g)
+    return torch.cat([torch.arange(batch).repeat_interleave(per_image)[:, None].float(), torch.zeros(n, 1), xy, wh], 1)
+
+
+def _flops(model, x) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.eval()(x[:1])
+    model.train()
+    return fc.get_total_flops() / 1e9
+
+
+def _edgeyolo_step(model_name: str, imgsz: int, channels_last: bool):
+    import torch
+
+    from edgeyolo.models import build_model
+    from edgeyolo.train.ema import ModelEMA
+    from edgeyolo.train.hyp import load_hyp
+    from edgeyolo.train.loss import YOLOLoss
+    from edgeyolo.train.optim import build_optimizer
+    model = build_model(model_name, nc=1)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt).train()
+    hyp = load_hyp()
+    loss_fn, ema = YOLOLoss(model, hyp, imgsz=imgsz), ModelEMA(model)
+    opt = build_optimizer(model, "AdamW", 0.002, 0.937, 0.0005)
+
+    def step(x, t):
+        loss, _ = loss_fn(model(x.contiguous(memory_format=fmt)), t)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        ema.update(model)
+    return model, step
+
+
+def _yolov8n_step(imgsz: int, channels_last: bool):
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils.torch_utils import ModelEMA
+    model = DetectionModel("yolov8n.yaml", nc=1, verbose=False).train()
+    model.args = get_cfg()
+    ema = ModelEMA(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.002, betas=(0.9, 0.999))
+
+    def step(x, t):
+        batch = {"img": x, "batch_idx": t[:, 0], "cls": t[:, 1:2], "bboxes": t[:, 2:6]}
+        loss, _ = model.loss(batch)
+        loss.sum().backward()
+        opt.step()
+        opt.zero_grad()
+        ema.update(model)
+    return model, step
+
+
+def worker(args: argparse.Namespace) -> dict:
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    make = (lambda: _yolov8n_step(args.imgsz, args.channels_last)) if args.worker == "yolov8n" else \
+        (lambda: _edgeyolo_step(args.worker, args.imgsz, args.channels_last))
+    model, step = make()
+    x, t = torch.rand(args.batch, 3, args.imgsz, args.imgsz), _targets(args.batch, args.imgsz)
+    gflops = _flops(model, x)
+    for _ in range(args.warmup):
+        step(x, t)
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step(x, t)
+        times.append(time.perf_counter() - t0)
+    out = {"gflops": gflops, "step_s": sorted(times)[len(times) // 2], "steps": times}
+    if args.profile:
+        out["families"] = _profile(step, x, t)
+    return out
+
+
+def _profile(step, x, t) -> dict[str, float]:
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(x, t)
+    total, fam = 0.0, {}
+    for ev in prof.key_averages():
+        if ev.key.startswith("ProfilerStep") or ev.self_cpu_time_total <= 0:
+            continue
+        name = ev.key.lower()
+        family = next((f for f, words in FAMILIES if any(w in name for w in words)), "other")
+        fam[family] = fam.get(family, 0.0) + ev.self_cpu_time_total
+        total += ev.self_cpu_time_total
+    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}
+
+
+def _cell(python: str, name: str, args: argparse.Namespace, channels_last: bool = False, profile: bool = False):
+    cmd = [python, __file__, "--worker", name, "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--steps",
+           str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    cmd += ["--channels-last"] * channels_last + ["--profile"] * profile
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        return {"failed": " | ".join(done.stderr.strip().splitlines()[-2:])}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--model", default="yolov4s-mbv3s")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--peer-python", default=sys.executable)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "cpu-amd-epyc"))
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    from edgeyolo.bench.step_report import write_step_report
+    peer_ok = subprocess.run([args.peer_python, "-c", "import ultralytics"], capture_output=True).returncode == 0
+    cells = {f"{args.model}": (sys.executable, args.model, False), f"{args.model} channels-last":
+             (sys.executable, args.model, True)}
+    if peer_ok:
+        cells["yolov8n (Ultralytics)"] = (args.peer_python, "yolov8n", False)
+    runs: dict[str, list[dict]] = {k: [] for k in cells}
+    load0 = os.getloadavg()[0]
+    for r in range(args.rounds):
+        for label, (python, name, cl) in cells.items():
+            runs[label].append(_cell(python, name, args, cl))
+            print(f"round {r + 1}: {label}: {runs[label][-1].get('step_s', runs[label][-1].get('failed'))}", flush=True)
+    profile = _cell(sys.executable, args.model, args, profile=True)
+    record = {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "channels_last", "profile")},
+              "load_avg": [load0, os.getloadavg()[0]], "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs,
+              "profile": profile.get("families", {}), "peer": "ok" if peer_ok else
+              f"skipped: Ultralytics is not importable in {args.peer_python}"}
+    print(write_step_report(record, Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()

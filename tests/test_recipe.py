@@ -1,0 +1,70 @@
+"""The run-length recipe: optimizer choice, accumulation, warm-up and mosaic closing, and the
+trainer following it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeyolo.train.hyp import load_hyp
+from edgeyolo.train.recipe import (accumulation, auto_optimizer, close_mosaic_epochs, plan,
+                                   warmup_iterations)
+
+
+def test_auto_optimizer_by_run_length() -> None:
+    # Ultralytics' rule: iterations = ceil(images / max(batch, nbs)) * epochs, SGD past 10,000
+    assert auto_optimizer(56, 16, 64, 60, 1) == ("AdamW", 0.002)  # 1 * 60 iterations
+    assert auto_optimizer(118_000, 16, 64, 300, 80) == ("SGD", 0.01)  # COCO: 1844 * 300
+    assert auto_optimizer(6400, 16, 64, 100, 4) == ("AdamW", 0.00125)  # exactly 10,000: still short
+    assert auto_optimizer(6464, 16, 64, 100, 4)[0] == "SGD"
+
+
+def test_accumulation_leaves_steps_on_small_sets() -> None:
+    assert accumulation(64, 16, 4) == 1  # 56 images: one step a batch, not one an epoch
+    assert accumulation(64, 16, 16) == 4  # enough batches: the nominal batch
+    assert accumulation(64, 16, 1000) == 4
+    assert accumulation(64, 128, 1000) == 1  # batch above the nominal batch
+
+
+def test_warmup_capped_to_a_share_of_the_run() -> None:
+    assert warmup_iterations(3.0, 4, 60) == 48  # 100 would be 42 % of a 240-iteration run
+    assert warmup_iterations(3.0, 1000, 300) == 3000  # long runs: YOLOv5's warmup_epochs * batches
+    assert warmup_iterations(1.0, 50, 10) == 100  # the quick start: YOLOv5's floor of 100, 20 % of its 500
+    assert warmup_iterations(0.0, 50, 10) == -1
+
+
+def test_close_mosaic_epochs() -> None:
+    assert [close_mosaic_epochs(e) for e in (5, 10, 60, 300)] == [0, 1, 6, 10]
+
+
+def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
+    hyp = load_hyp()
+    auto = plan(hyp, "auto", 56, 16, 64, 60, 1, 4, None)
+    assert (auto.optimizer, auto.lr0, auto.warmup_bias_lr, auto.accumulate, auto.close_mosaic) == (
+        "AdamW", 0.002, 0.002, 1, 6)
+    assert "AdamW lr0 0.002 (auto" in auto.note
+    sgd = plan(hyp, "SGD", 56, 16, 64, 60, 1, 4, 0)
+    assert (sgd.optimizer, sgd.lr0, sgd.warmup_bias_lr, sgd.close_mosaic) == ("SGD", 0.01, 0.1, 0)
+    assert plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, 15).optimizer == "SGD"
+
+
+def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
+    """Mosaic is on until the closing epochs, then off; the optimizer is the recipe's."""
+    import yaml
+
+    from conftest import train_config
+
+    from edgeyolo.train.trainer import Trainer
+    hyp = tmp_path / "hyp.yaml"
+    hyp.write_text(yaml.safe_dump({"mosaic": 1.0, "warmup_epochs": 0.0}))
+    t = Trainer(train_config(tmp_path, tiny_data, epochs=3, close_mosaic=1, optimizer="auto", hyp=str(hyp)))
+    assert type(t.optimizer).__name__ == "AdamW" and t.recipe.close_mosaic == 1
+    seen = []
+    real_epoch = t._train_epoch
+
+    def spy(epoch: int, nb: int, nw: int):
+        out = real_epoch(epoch, nb, nw)
+        seen.append(t.train_set.hyp["mosaic"])
+        return out
+
+    t._train_epoch = spy
+    t.fit()
+    assert seen == [1.0, 1.0, 0.0]

@@ -1,0 +1,83 @@
+"""What a run of a given length gets: the optimizer and its learning rate, the optimizer steps per
+batch (accumulation to the nominal batch), the warm-up length and when mosaic stops.
+
+YOLOv5's scratch recipe (SGD at 0.01, accumulation to 64 images, at least 100 warm-up iterations,
+mosaic to the end) assumes COCO-sized runs of hundreds of thousands of iterations. A user's set of
+a few hundred images at 60 epochs gets a few hundred iterations: accumulation leaves one optimizer
+step an epoch, the warm-up takes half the run, and SGD barely moves in that. The rules below keep
+the long-run recipe for long runs and give short ones enough full-rate optimizer steps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Over this many nominal-batch iterations, SGD (YOLOv5's long-run choice); under it, AdamW, which
+# converges in far fewer steps. The same threshold as Ultralytics' optimizer=auto.
+SGD_ITERATIONS = 10_000
+MIN_STEPS_PER_EPOCH = 4  # accumulation never leaves fewer optimizer steps than this per epoch
+MAX_WARMUP_SHARE = 0.2  # the warm-up never takes more than this share of the run's iterations
+CLOSE_MOSAIC_SHARE = 0.1  # the last share of epochs trains on whole images (what validation sees)
+CLOSE_MOSAIC_MAX = 10  # ... at most this many epochs (Ultralytics' close_mosaic)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str
+    lr0: float
+    warmup_bias_lr: float
+    accumulate: int
+    warmup_iters: int  # -1: no warm-up
+    close_mosaic: int  # final epochs without mosaic
+    note: str  # one line saying what was chosen, for the run's log
+
+
+def auto_optimizer(n_images: int, batch: int, nbs: int, epochs: int, nc: int) -> tuple[str, float]:
+    """(name, lr0) by run length: SGD at YOLOv5's 0.01 for long runs, else AdamW at
+    0.002 * 5 / (4 + nc) (Ultralytics' fitted rate: fewer classes, a larger step)."""
+    iterations = math.ceil(n_images / max(batch, nbs)) * epochs
+    if iterations > SGD_ITERATIONS:
+        return "SGD", 0.01
+    return "AdamW", round(0.002 * 5 / (4 + nc), 6)
+
+
+def accumulation(nbs: int, batch: int, batches_per_epoch: int) -> int:
+    """Batches summed per optimizer step: to the nominal batch, but never fewer than
+    ``MIN_STEPS_PER_EPOCH`` steps an epoch (a small set would otherwise step once an epoch)."""
+    nominal = max(round(nbs / batch), 1)
+    return max(1, min(nominal, batches_per_epoch // MIN_STEPS_PER_EPOCH))
+
+
+def warmup_iterations(warmup_epochs: float, batches_per_epoch: int, epochs: int) -> int:
+    """YOLOv5's warm-up (``warmup_epochs`` of batches, at least 100), capped at
+    ``MAX_WARMUP_SHARE`` of the run so that a short run trains mostly at full rate; -1 for none."""
+    if warmup_epochs <= 0:
+        return -1
+    total = batches_per_epoch * epochs
+    return max(1, min(max(round(warmup_epochs * batches_per_epoch), 100), round(MAX_WARMUP_SHARE * total)))
+
+
+def close_mosaic_epochs(epochs: int) -> int:
+    """Final epochs trained without mosaic: a tenth of the run, at most 10."""
+    return min(CLOSE_MOSAIC_MAX, int(epochs * CLOSE_MOSAIC_SHARE))
+
+
+def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: int, epochs: int, nc: int,
+         batches_per_epoch: int, close_mosaic: int | None) -> Recipe:
+    """The recipe for a run; ``optimizer`` "auto" picks by run length (then the fitted lr0 replaces
+    the hyp's, which is SGD's), a name keeps the hyp's lr0. ``close_mosaic`` None: by run length."""
+    lr0, bias_lr = float(hyp["lr0"]), float(hyp["warmup_bias_lr"])
+    name = optimizer
+    if optimizer == "auto":
+        name, lr0 = auto_optimizer(n_images, batch, nbs, epochs, nc)
+    if name != "SGD":
+        # A bias warm-up from 0.1 is SGD's: under Adam every step moves a weight by about the rate,
+        # so 0.1 throws the detection biases (their prior) far off in the first steps.
+        bias_lr = min(bias_lr, lr0)
+    acc = accumulation(nbs, batch, batches_per_epoch)
+    nw = warmup_iterations(float(hyp["warmup_epochs"]), batches_per_epoch, epochs)
+    closing = close_mosaic_epochs(epochs) if close_mosaic is None else min(close_mosaic, epochs)
+    note = (f"recipe: {name} lr0 {lr0:g}{' (auto, by run length)' if optimizer == 'auto' else ''}, "
+            f"{acc} batch(es) per optimizer step, warm-up {max(nw, 0)} iterations, "
+            f"mosaic off for the last {closing} epoch(s)")
+    return Recipe(name, lr0, bias_lr, acc, nw, closing, note)
