@@ -8,6 +8,9 @@ import sys
 
 
 def main() -> None:
+    if sys.version_info < (3, 10):  # the toolkit evaluates `X | None` unions at import; the runtime needs 3.8
+        sys.exit(f"edgeyolo: the toolkit needs Python >= 3.10, this is {sys.version.split()[0]} "
+                 "(deployed models run on 3.8+ through `edgeyolo-run`)")
     missing = [m for m in ("click", "torch", "yaml") if importlib.util.find_spec(m) is None]
     if missing:
         sys.exit(f"edgeyolo: {', '.join(missing)} not installed: the toolkit needs `pip install \"edgeyolo[full]\"` "

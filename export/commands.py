@@ -14,7 +14,7 @@ from .targets import DEFAULT_TARGET, TARGETS, check_target_formats, get_target, 
 
 # Options checked against the FORMATS table when given explicitly.
 _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynamic", "opset", "simplify", "nms",
-            "target", "workspace", "dla", "keep_fp16", "max_int8_drop")
+            "target", "workspace", "dla", "keep_fp16", "max_int8_drop", "uint8_input")
 
 
 @click.command("export")
@@ -38,6 +38,9 @@ _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynam
               help="in-graph NMS: ONNX NonMaxSuppression (TensorRT builds INMSLayer from it); 'efficient' = "
                    "TensorRT's EfficientNMS_TRT plugin for engines (deprecated from 10.12; 'auto' uses it on 8.2 only)")
 @click.option("--raw", is_flag=True, help="export the raw head logits, no decode")
+@click.option("--uint8-input", is_flag=True,
+              help="input the letterboxed image as OpenCV holds it, (B, H, W, 3) uint8 BGR: BGR->RGB, /255 and "
+                   "the layout change run in the graph, the device's CPU only letterboxes")
 @click.option("--target", "--trt-target", "target", default=None,
               callback=lambda ctx, param, value: _target_name(value),
               help=f"runtime the graph is prepared for: a TensorRT version ({', '.join(t for t in TARGETS if t != 'ort')}"

@@ -37,13 +37,14 @@ _INT8 = frozenset({"int8", "calib_data", "calib_images", "calib_method", "keep_f
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("torchscript", ".torchscript", "torch.jit", COMMON | {"fp16"}, ("torch",), False,
            "torch (installed with edgeyolo); --fp16 needs a CUDA GPU"),
-    Format("onnx", ".onnx", "onnxruntime", COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target"},
+    Format("onnx", ".onnx", "onnxruntime", COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "uint8_input"},
            ("onnx", "onnxruntime"), False, "onnx and onnxruntime (installed with edgeyolo)"),
     Format("engine", ".engine", "tensorrt",
            COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "workspace", "dla"},
            ("tensorrt",), True, "pip install 'edgeyolo[trt]' on a machine with TensorRT and a CUDA GPU"),
     Format("torch-tensorrt", ".trt.ts", "torch.jit", COMMON | {"fp16", "workspace"},
-           ("torch_tensorrt",), True, "pip install 'edgeyolo[trt]' (torch-tensorrt) with a CUDA GPU"),
+           ("torch_tensorrt",), True,
+           "a CUDA GPU and the torch-tensorrt built for your torch: pip install 'torch-tensorrt==<torch major.minor>.*'"),
 )}
 
 

@@ -6,7 +6,9 @@ in FP16's 11-bit mantissa, and exp/pow overflow past 65504). It runs in ONNX Run
 the export verifies it against PyTorch and gates it on mAP like any artifact; ``trtexec`` takes it too.
 
 The conversion is onnxruntime's own float16 converter (installed with onnxruntime): it keeps the
-I/O types and a node block list, and inserts the casts at the boundaries.
+I/O types and a node block list, and inserts the casts at the boundaries. It only retypes float
+tensors, so an ``--uint8-input`` graph keeps its uint8 (B, H, W, 3) input as is: the in-graph Cast
+becomes uint8 -> FP16 (0..255 are exact in FP16) and the /255 runs in FP16 like the convs after it.
 """
 from __future__ import annotations
 

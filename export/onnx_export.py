@@ -31,7 +31,9 @@ def export_onnx(model: nn.Module, path: str | Path, imgsz: int, batch: int = 1, 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    x = torch.zeros(batch, 3, imgsz, imgsz)
+    # a DeployModel with uint8_input takes the letterboxed OpenCV image as it is: (B, H, W, 3) uint8 BGR
+    x = (torch.zeros(batch, imgsz, imgsz, 3, dtype=torch.uint8) if getattr(model, "uint8_input", False)
+         else torch.zeros(batch, 3, imgsz, imgsz))
     outs = output_names(model, x)
     dyn = {INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outs}} if dynamic else None
     with atomic_path(path) as tmp:  # an interrupted export leaves no half-written model

@@ -14,6 +14,7 @@ import torch
 from edgeyolo import __version__
 from edgeyolo.atomic import atomic_path
 from edgeyolo.ops.metrics import paired_bootstrap
+from edgeyolo.runtime.info import FLOAT_INPUT, UINT8_INPUT
 
 from .deploy import DeployModel, prepare_model
 from .formats import Format
@@ -42,6 +43,7 @@ class ExportOptions:
     simplify: bool = True
     nms: bool | str = False  # False | "auto" (True) | "onnx" | "efficient": see nms_kind
     raw: bool = False
+    uint8_input: bool = False  # (B, H, W, 3) uint8 BGR in; BGR->RGB, /255 and the layout change in the graph
     target: str | None = None  # --target: a TensorRT version or "ort"
     workspace: float = 4.0
     dla: int | None = None
@@ -62,6 +64,9 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         raise ValueError(f"--batch must be >= 1, got {o.batch}")
     if o.nms and o.raw:
         raise ValueError("--nms needs decoded boxes; it cannot be combined with --raw")
+    if o.uint8_input and ({f.name for f in o.formats} != {"onnx"} or o.int8):
+        raise ValueError("--uint8-input takes --format onnx without --int8 (the engine builder's profile and the "
+                         "INT8 calibration feed float NCHW)")
     model, ckpt = load_model(o.weights)
     names, nc = list(ckpt["names"]), model.nc
     target = get_target(o.target)
@@ -74,13 +79,13 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
     out = Path(o.out) if o.out else Path(o.weights).parent
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(o.weights).stem
-    deploy, prep = prepare_model(model, target, decode=not o.raw)
+    deploy, prep = prepare_model(model, target, decode=not o.raw, uint8_input=o.uint8_input)
     log(f"graph: {prep.summary()} ({target.label} target, opset {opset})")
     rep = ExportReport(str(o.weights), str(model.cfg.get("name", "?")), o.imgsz, o.batch, target.name, opset, prep.as_dict())
     meta = {"names": names, "nc": nc, "stride": [int(s) for s in model.stride.tolist()],
             "anchors": model.head.anchors.tolist(), "imgsz": o.imgsz,
             "batch": o.batch, "model": rep.model, "decode": not o.raw, "target": target.name, "opset": opset,
-            "edgeyolo": __version__, "source": Path(o.weights).name}
+            "edgeyolo": __version__, "source": Path(o.weights).name, "input": UINT8_INPUT if o.uint8_input else FLOAT_INPUT}
 
     onnx_path = None
     if fnames & {"onnx", "engine"}:
@@ -99,7 +104,8 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         t0 = time.perf_counter()
         fp16_path = to_fp16(onnx_path, out / f"{stem}_fp16.onnx")
         rep.add(Artifact("onnx", str(fp16_path), "fp16", seconds=round(time.perf_counter() - t0, 2),
-                         notes=["FP16 weights and activations; FP32 input, outputs and decode"]))
+                         notes=["FP16 weights and activations; "
+                                f"{'uint8' if o.uint8_input else 'FP32'} input, FP32 outputs and decode"]))
     if "torchscript" in fnames:
         from .torchscript_export import export_torchscript
         half = o.fp16 and torch.cuda.is_available()

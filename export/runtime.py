@@ -12,14 +12,34 @@ import numpy as np
 from edgeyolo.runtime.backends import OrtBackend as OrtRunner  # noqa: F401  (re-exported: export's name for it)
 from edgeyolo.runtime.backends import TorchModuleBackend as TorchRunner  # noqa: F401  (the PyTorch reference)
 from edgeyolo.runtime.backends import load_backend
+from edgeyolo.runtime.info import UINT8_INPUT
 from edgeyolo.runtime.processing import pad_to_batch
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
 
 
 def load_runner(path: str | Path, device: str = "cpu", threads: int | None = None) -> Runner:
-    """A runner for the exported artifact at ``path`` (TorchScript, ONNX, TensorRT engine)."""
-    return load_backend(path, device, threads)
+    """A runner for the exported artifact at ``path`` (TorchScript, ONNX, TensorRT engine); one
+    exported with --uint8-input still takes float (B, 3, H, W) RGB, converted back to its input."""
+    backend = load_backend(path, device, threads)
+    info = getattr(backend, "info", None)
+    return Uint8InputRunner(backend) if info is not None and info.input == UINT8_INPUT else backend
+
+
+class Uint8InputRunner:
+    """Float (B, 3, H, W) RGB in 0..1 -> the (B, H, W, 3) uint8 BGR a --uint8-input artifact takes.
+    Lossless for the images export verifies on (decoded uint8 images / 255), so parity and the mAP
+    gate compare the same pixels as the PyTorch reference sees."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        u8 = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+        return self.backend(np.ascontiguousarray(u8[:, ::-1].transpose(0, 2, 3, 1)))
 
 
 def fit_batch(runner: Runner) -> Runner:

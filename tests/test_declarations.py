@@ -14,11 +14,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("edgeyolo", "train", "export", "benchmarks")  # the folders setup.cfg installs
-# import name -> distribution, where they differ
-DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "torch_tensorrt": "torch-tensorrt"}
-# imported only as a fallback for a declared package, so deliberately not declared
+# import name -> distribution, where they differ. ``tensorrt_bindings`` is the module the tensorrt
+# wheel installs under ``tensorrt`` (export/trt_surface/record.py imports it directly). ``cuda`` is
+# cuda-python's namespace: the runtime declares cuda-python ([trt]; it installs cuda-bindings, the
+# package behind ``cuda.bindings``, and is itself ``cuda.cudart`` on 11.8); the tests import only
+# ``cuda.bindings``, so [dev] declares cuda-bindings alone.
+DISTRIBUTION = {"PIL": "pillow", "cv2": "opencv-python-headless", "yaml": "pyyaml", "torch_tensorrt": "torch-tensorrt",
+                "tensorrt_bindings": "tensorrt", "cuda": "cuda-python"}
+TESTS_DISTRIBUTION = {**DISTRIBUTION, "cuda": "cuda-bindings"}
+# imported only as a fallback for a declared package or where the user installs it, so deliberately not declared
 UNDECLARED = {"onnxsim": "export's ONNX simplifier when onnxslim is not installed",
-              "ultralytics": "the peer the benchmarks train beside edgeyolo, in its own interpreter; never a dependency"}
+              "ultralytics": "the peer the benchmarks train beside edgeyolo, in its own interpreter; never a dependency",
+              "pycuda": "the runtime's other CUDA binding, used where installed; it builds from source against the "
+                        "CUDA headers, so [trt] declares cuda-python",
+              "torch_tensorrt": "each release pins torch to its own minor: the torch-tensorrt format asks for the one "
+                                "matching the installed torch"}
+# of those, what edgeyolo.runtime may import (a .trt.ts needs torch anyway)
+RUNTIME_UNDECLARED = ("pycuda", "torch_tensorrt")
 
 pytestmark = pytest.mark.skipif(not hasattr(sys, "stdlib_module_names"), reason="needs Python 3.10+")
 
@@ -50,8 +62,9 @@ def _third_party(folders: tuple[str, ...]) -> dict[str, set[str]]:
                     tops = {node.args[0].value.split(".")[0]}
                 else:
                     continue
+                names = TESTS_DISTRIBUTION if folder == "tests" else DISTRIBUTION
                 for top in tops - set(sys.stdlib_module_names) - {"edgeyolo"} - local:
-                    dist = DISTRIBUTION.get(top, top.lower().replace("_", "-"))
+                    dist = names.get(top, top.lower().replace("_", "-"))
                     out.setdefault(dist, set()).add(str(path.relative_to(ROOT)))
     return out
 
@@ -75,9 +88,10 @@ def test_nothing_declared_that_is_not_imported():
 
 
 def test_runtime_needs_only_its_install():
-    """edgeyolo.runtime runs on `pip install edgeyolo[runtime]` (plus TensorRT on a Jetson, and torch
-    for a .torchscript only where it is installed): no [full] package such as Pillow."""
+    """edgeyolo.runtime runs on `pip install edgeyolo[runtime]` (plus TensorRT and a CUDA binding on a
+    Jetson, and torch / torch-tensorrt for a .torchscript / .trt.ts only where they are installed):
+    no [full] package such as Pillow."""
     req = _requirements()
-    allowed = req["base"] | req["runtime"] | req["trt"] | {"torch"}
+    allowed = req["base"] | req["runtime"] | req["trt"] | {"torch"} | {DISTRIBUTION.get(u, u) for u in RUNTIME_UNDECLARED}
     extra = {d: sorted(f) for d, f in _third_party(("edgeyolo/runtime",)).items() if d not in allowed}
     assert extra == {}, extra

@@ -1,8 +1,10 @@
 """The TensorRT backend's own logic (buffers, copies, shapes, both I/O APIs, the sidecar check)
-against a stand-in for ``tensorrt`` and ``pycuda`` that computes a known function on the host.
+against a stand-in for ``tensorrt`` that computes a known function on the host, run once per
+supported TensorRT version and once per CUDA binding (the cross product; each case is a few ms).
 The stand-in is held to each supported version's recorded API (tests/trt_standin.py), so the
-backend uses only names that version's bindings have; no TensorRT or GPU here runs a real engine
-(tests/test_export_trt.py does where both exist)."""
+backend uses only names that version's bindings have; the CUDA bindings are pycuda, cuda-python
+and cuda-python's older ``cuda.cudart`` (tests/cuda_fakes.py). No TensorRT or GPU here runs a real
+engine (tests/test_export_trt.py does where both exist); this proves the data path through our code."""
 from __future__ import annotations
 
 import json
@@ -14,20 +16,11 @@ import numpy as np
 import pytest
 
 from edgeyolo.runtime.sidecar import sidecar_path
+
+from cuda_fakes import BINDINGS, GPU, MEM, fake_binding, fake_pycuda
 from trt_standin import VERSIONS, standin_module
 
-GPU, CC = "Fake GPU", (8, 7)
 IMGSZ, N, NC = 32, 4, 4
-_MEM: dict[int, "DevMem"] = {}
-
-
-class DevMem:
-    def __init__(self, nbytes: int):
-        self.buf = bytearray(nbytes)
-        _MEM[id(self)] = self
-
-    def __int__(self) -> int:
-        return id(self)
 
 
 def expected(x: np.ndarray) -> np.ndarray:
@@ -36,36 +29,14 @@ def expected(x: np.ndarray) -> np.ndarray:
     return (m[:, None, None] * np.arange(1, N + 1)[None, :, None] + np.arange(5 + NC)[None, None, :]).astype(np.float32)
 
 
-def _fake_pycuda(calls: list) -> dict[str, types.ModuleType]:
-    drv = types.ModuleType("pycuda.driver")
-    drv.init = lambda: None
-    drv.Device = lambda i: types.SimpleNamespace(name=lambda: GPU, compute_capability=lambda: CC)
-    drv.pagelocked_empty = lambda n, dtype: np.empty(n, dtype)
-    drv.mem_alloc = DevMem
-
-    def htod(dev, host, stream):
-        calls.append("htod")
-        dev.buf[: host.nbytes] = host.tobytes()
-
-    def dtoh(host, dev, stream):
-        calls.append("dtoh")
-        host[...] = np.frombuffer(bytes(dev.buf[: host.nbytes]), host.dtype)
-    drv.memcpy_htod_async, drv.memcpy_dtoh_async = htod, dtoh
-    drv.Stream = lambda: types.SimpleNamespace(handle=1, synchronize=lambda: calls.append("sync"))
-    pkg = types.ModuleType("pycuda")
-    pkg.driver = drv
-    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": types.ModuleType("pycuda.autoinit"),
-            "pycuda.autoprimaryctx": types.ModuleType("pycuda.autoprimaryctx")}
-
-
 class _Context:
     def __init__(self, calls):
         self.calls, self.shape, self.addr = calls, None, {}
 
     def _run(self, in_addr: int, out_addr: int) -> None:
-        x = np.frombuffer(bytes(_MEM[in_addr].buf[: int(np.prod(self.shape)) * 4]), np.float32).reshape(self.shape)
+        x = np.frombuffer(bytes(MEM[in_addr].buf[: int(np.prod(self.shape)) * 4]), np.float32).reshape(self.shape)
         y = expected(x)
-        _MEM[out_addr].buf[: y.nbytes] = y.tobytes()
+        MEM[out_addr].buf[: y.nbytes] = y.tobytes()
 
     # TensorRT >= 8.5 tensor API
     def set_input_shape(self, name, shape):
@@ -174,6 +145,12 @@ def trt_version(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=BINDINGS)
+def binding(request) -> str:
+    """The CUDA binding the runtime finds (one run per binding; tests/cuda_fakes.py)."""
+    return request.param
+
+
 @pytest.fixture
 def engine(tmp_path, trt_version) -> Path:
     path = tmp_path / "m.engine"
@@ -185,17 +162,19 @@ def engine(tmp_path, trt_version) -> Path:
     return path
 
 
-# The name-based tensor API on every supported version; the binding API of 8.2 (no num_io_tensors).
+# The name-based tensor API on every supported version; the binding API of 8.2 (no num_io_tensors);
+# each through every CUDA binding.
 @pytest.mark.parametrize("trt_version,engine_cls,api", [(v, _TensorEngine, "v3") for v in VERSIONS] +
                          [("8.2.1.8", _BindingEngine, "v2")])
-def test_engine_data_path(engine, monkeypatch, trt_version, engine_cls, api):
+def test_engine_data_path(engine, monkeypatch, trt_version, engine_cls, api, binding):
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(engine_cls, calls, trt_version)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(engine_cls, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     from edgeyolo.runtime.backends import load_backend
     from edgeyolo.runtime.detector import Detector
     b = load_backend(engine)
+    assert b.cuda.name == binding.replace("-legacy", "")
     assert calls.index("plugins") < calls.index("deserialize")  # EfficientNMS_TRT (--nms) resolvable
     assert b.runtime.DLA_core == -1  # built for the GPU: the runtime's default
     assert b.info.format == "engine" and b.info.precision == "fp16" and b.info.batch is None and b.info.imgsz == IMGSZ
@@ -212,13 +191,14 @@ def test_engine_data_path(engine, monkeypatch, trt_version, engine_cls, api):
     assert len(dets) == 1 and dets[0].shape[1] == 6
     assert b.info.max_batch == 2  # 5 images through a dynamic engine of max batch 2: chunks of 2, 2, 1
     assert len(Detector(b, conf=0.0)([np.zeros((20, 40, 3), np.uint8)] * 5)) == 5
+    b.close()
 
 
-def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, trt_version):
+def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, trt_version, binding):
     """A False from execute/set_input_shape raises (the reused buffers would hold the previous
     results); an engine built for a DLA core is deserialized for that core."""
     calls: list = []
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
     side = json.loads(sidecar_path(engine).read_text())
@@ -231,13 +211,15 @@ def test_engine_failures_raise_and_dla_core_is_set(engine, monkeypatch, trt_vers
         b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
 
 
-def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, trt_version):
+def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypatch, trt_version, binding):
     calls: list = []
     here = VERSIONS[(VERSIONS.index(trt_version) + 1) % len(VERSIONS)]  # another supported version
-    for name, mod in {**_fake_pycuda(calls), "tensorrt": _fake_trt(_TensorEngine, calls, here)}.items():
+    for name, mod in {**fake_binding(binding, calls), "tensorrt": _fake_trt(_TensorEngine, calls, here)}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.sidecar import gpu_identity
     from edgeyolo.runtime.trt_backend import TrtBackend
+    assert gpu_identity() == (GPU, "8.7")  # asked through this binding
     with pytest.raises(ValueError, match=rf"built with TensorRT {trt_version}, this machine has {here}"):
         TrtBackend(engine)
     assert "deserialize" not in calls
@@ -246,9 +228,45 @@ def test_sidecar_mismatch_is_refused_before_the_plan_is_touched(engine, monkeypa
         TrtBackend(engine)
 
 
-def test_missing_bindings_are_one_line(engine, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pycuda", None)
-    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+def test_missing_bindings_are_one_line(engine, monkeypatch, trt_version):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
     from edgeyolo.runtime.trt_backend import TrtBackend
-    with pytest.raises(ValueError, match="needs TensorRT's Python bindings and pycuda"):
+    with pytest.raises(ValueError, match=r"needs TensorRT's Python bindings and pycuda or cuda-python \(tensorrt is"):
         TrtBackend(engine)
+    calls: list = []
+    for name, mod in fake_binding("cuda-python", calls).items():
+        monkeypatch.setitem(sys.modules, name, None)  # neither binding importable
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt(_TensorEngine, calls, trt_version))
+    with pytest.raises(ValueError, match=r"\(pycuda or cuda-python is missing; .*pip install cuda-python"):
+        TrtBackend(engine)
+    assert "deserialize" not in calls
+
+
+def test_pycuda_is_preferred_when_both_are_installed(engine, monkeypatch, trt_version):
+    calls: list = []
+    mods = {**fake_binding("cuda-python", calls), **fake_pycuda(calls),
+            "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    assert TrtBackend(engine).cuda.name == "pycuda"
+
+
+def test_cuda_python_errors_raise_and_close_frees(engine, monkeypatch, trt_version):
+    """A cudaError_t other than cudaSuccess raises, naming the call and the error; close() frees
+    every device and pinned buffer (cuda-python has no garbage-collected allocations)."""
+    calls: list = []
+    mods = {**fake_binding("cuda-python", calls, fail=frozenset({"cudaMemcpyAsync"})),
+            "tensorrt": _fake_trt(_TensorEngine, calls, trt_version)}
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("edgeyolo.runtime.sidecar.jetson_model", lambda: None)
+    from edgeyolo.runtime.trt_backend import TrtBackend
+    b = TrtBackend(engine)
+    with pytest.raises(RuntimeError, match=r"CUDA cudaMemcpyAsync\(host to device\) failed: cudaErrorInvalidValue"):
+        b(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
+    devices = [io.device for io in b.io]
+    assert all(d in MEM for d in devices)
+    b.close()
+    assert not any(d in MEM for d in devices) and len(mods["cuda.bindings.runtime"].freed) == 2 * len(devices)

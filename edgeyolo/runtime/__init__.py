@@ -3,7 +3,8 @@
 Importing it (or any of its modules) never imports torch: on a Jetson, the artifacts of
 ``edgeyolo export`` run with what JetPack ships plus ``pip install "edgeyolo[runtime]"``.
 
-* ``backends``: ``load_backend`` for .onnx (ONNX Runtime), .engine (TensorRT + pycuda, ``trt_backend``),
+* ``backends``: ``load_backend`` for .onnx (ONNX Runtime), .engine (TensorRT + pycuda or cuda-python,
+  ``trt_backend``),
   .torchscript (only when torch is present);
 * ``processing``: letterbox pre-processing, numpy decode of raw heads, NMS (OpenCV), in-graph NMS outputs;
 * ``detector``: ``Detector`` = backend + pre/post-processing;

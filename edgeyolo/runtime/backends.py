@@ -1,8 +1,8 @@
-"""Inference backends: numpy (B, 3, H, W) float32 in, list of numpy outputs out, plus the
-artifact's ``ModelInfo``. ``load_backend`` picks one by file name:
+"""Inference backends: numpy (B, 3, H, W) float32 in (or (B, H, W, 3) uint8 for an artifact whose
+``ModelInfo.input`` says so), list of numpy outputs out, plus the artifact's ``ModelInfo``. ``load_backend`` picks one by file name:
 
 * ``.onnx``: ONNX Runtime (CUDA execution provider when asked for and installed);
-* ``.engine`` / ``.plan``: TensorRT through pycuda (``trt_backend``), sidecar checked first;
+* ``.engine`` / ``.plan``: TensorRT through pycuda or cuda-python (``trt_backend``), sidecar checked first;
 * ``.torchscript``: torch.jit, only when torch happens to be installed.
 
 Nothing here imports torch at module level; ``import edgeyolo.runtime.backends`` works on a
@@ -53,6 +53,7 @@ class OrtBackend:
         self.providers = self.session.get_providers()
         inp = self.session.get_inputs()[0]
         self.input = inp.name
+        self.input_dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
         outs = self.session.get_outputs()
         self.output_names = [o.name for o in outs]
         meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
@@ -61,7 +62,7 @@ class OrtBackend:
             if meta.get("names") or meta.get("nc") else None  # bare ONNX (calibration copies): no info
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})
+        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=self.input_dtype)})
 
 
 class TorchModuleBackend:

@@ -129,7 +129,8 @@ def detect_source(detector: Detector, source: str | Path, save_dir: str | Path, 
     if save_json:
         atomic_write_text(save / "detections.json", json.dumps(records, indent=1) + "\n")
     for reason in skipped:
-        log(f"skipped: {reason.removeprefix('--source ')}")
+        # not str.removeprefix: the runtime runs on Python 3.8 (JetPack 5)
+        log(f"skipped: {reason[len('--source '):] if reason.startswith('--source ') else reason}")
     seen = ", ".join(x for x in (f"{n_img} image(s)" if n_img else "", f"{n_frames} video frame(s)" if n_frames else "",
                                  f"{len(skipped)} unreadable file(s) skipped" if skipped else "") if x)
     log(f"detect: {seen}, {n_det} detection(s), saved to {save}")

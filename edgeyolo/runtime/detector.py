@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backends import Backend, load_backend
+from .info import UINT8_INPUT
 from .processing import Letterboxed, pad_to_batch, postprocess, preprocess
 
 
@@ -44,7 +45,7 @@ class Detector:
         if self.info.batch and len(images_bgr) > self.info.batch:
             raise ValueError(f"{len(images_bgr)} images but {Path(self.info.path).name} takes batch "
                              f"{self.info.batch} (export with --batch N or --dynamic)")
-        x, lbs = preprocess(images_bgr, self.imgsz)
+        x, lbs = preprocess(images_bgr, self.imgsz, uint8=self.info.input == UINT8_INPUT)
         return (pad_to_batch(x, self.info.batch) if self.info.batch else x), lbs  # a static batch: blank images
 
     def infer(self, x: np.ndarray) -> list[np.ndarray]:

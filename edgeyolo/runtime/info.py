@@ -12,6 +12,10 @@ from typing import Any
 DECODED, RAW, ONNX_NMS, EFFICIENT_NMS = "decoded", "raw", "onnx-nms", "efficient-nms"
 EFFICIENT_NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
 TORCHSCRIPT_METADATA = "config.json"  # the extra file a TorchScript export carries its metadata in
+# Input formats, the ``input`` metadata key: float (B, 3, H, W) RGB in 0..1 (the default, also when
+# the key is absent), or the letterboxed OpenCV image as it is, (B, H, W, 3) uint8 BGR, converted in
+# the graph (``edgeyolo export --uint8-input``).
+FLOAT_INPUT, UINT8_INPUT = "float_nchw_rgb", "uint8_nhwc_bgr"
 
 
 @dataclass
@@ -35,10 +39,14 @@ class ModelInfo:
     def nc(self) -> int:
         return len(self.names)
 
+    @property
+    def input(self) -> str:
+        return str(self.metadata.get("input") or FLOAT_INPUT)
+
     def describe(self) -> str:
         """What the artifact declares, a line per field (``edgeyolo info`` / ``edgeyolo-run info``)."""
-        return "\n".join(f"{k:>10}: {getattr(self, k)}" for k in ("format", "precision", "imgsz", "batch", "layout",
-                                                                   "stride", "anchors", "names"))
+        return "\n".join(f"{k:>10}: {getattr(self, k)}" for k in ("format", "precision", "imgsz", "batch", "input",
+                                                                   "layout", "stride", "anchors", "names"))
 
 
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
@@ -95,6 +103,8 @@ def model_info(path: str | Path, fmt: str, meta: dict[str, Any], output_names: l
     if layout == RAW and not anchors:
         raise ValueError(f"{path}: raw head outputs but no anchors in the metadata; re-export it with this edgeyolo")
     imgsz = meta.get("imgsz")
+    if meta.get("input", FLOAT_INPUT) not in (FLOAT_INPUT, UINT8_INPUT):
+        raise ValueError(f"{path}: unknown input format {meta['input']!r} in the metadata; update edgeyolo")
     return ModelInfo(str(path), fmt, [str(n) for n in names], int(imgsz) if imgsz else None, batch,
                      [int(s) for s in meta.get("stride") or (8, 16, 32)], anchors, layout, precision_of(path, meta),
                      meta)

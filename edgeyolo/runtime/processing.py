@@ -1,6 +1,7 @@
 """Pre- and post-processing in numpy/OpenCV, shared by every backend (torch-free).
 
-``preprocess``: BGR uint8 images -> letterboxed float32 (B, 3, H, W) RGB in 0..1, and each image's
+``preprocess``: BGR uint8 images -> letterboxed float32 (B, 3, H, W) RGB in 0..1 (or, for an
+artifact that converts in its graph, the letterboxed (B, H, W, 3) uint8 BGR), and each image's
 letterbox record. ``postprocess``: whatever the artifact outputs (decoded boxes, raw heads, ONNX
 NonMaxSuppression rows or EfficientNMS tensors) -> per image (n, 6) ``x1, y1, x2, y2, conf, cls``
 in the original image's pixels. The PyTorch path (``edgeyolo val``) does the same steps with
@@ -45,8 +46,11 @@ def pad_to_batch(x: np.ndarray, batch: int) -> np.ndarray:
     return x if len(x) == batch else np.concatenate((x, np.zeros((batch - len(x), *x.shape[1:]), x.dtype)))
 
 
-def preprocess(images_bgr: Sequence[np.ndarray], imgsz: int | tuple[int, int]) -> tuple[np.ndarray, list[Letterboxed]]:
-    """BGR uint8 (H, W, 3) images -> float32 (B, 3, h, w) RGB in [0, 1] and their letterbox records.
+def preprocess(images_bgr: Sequence[np.ndarray], imgsz: int | tuple[int, int],
+               uint8: bool = False) -> tuple[np.ndarray, list[Letterboxed]]:
+    """BGR uint8 (H, W, 3) images -> float32 (B, 3, h, w) RGB in [0, 1] and their letterbox records;
+    with ``uint8`` (an artifact exported with --uint8-input) the letterboxed images stacked as they
+    are, (B, h, w, 3) uint8 BGR: the graph does the rest.
 
     The swap, scale and HWC->CHW run in one C++ pass (``cv2.dnn.blobFromImages``) rather than three
     numpy passes: at 640 px it is the largest pre-processing cost after the resize.
@@ -60,6 +64,8 @@ def preprocess(images_bgr: Sequence[np.ndarray], imgsz: int | tuple[int, int]) -
         lb, r, pad = letterbox(im, shape, auto=False)
         boxed.append(lb)
         records.append(Letterboxed((int(im.shape[0]), int(im.shape[1])), (int(shape[0]), int(shape[1])), r, pad))
+    if uint8:
+        return np.stack(boxed), records
     x = cv2.dnn.blobFromImages(boxed, scalefactor=1.0 / 255.0, swapRB=True, crop=False)  # (B, 3, h, w) float32
     return x, records
 

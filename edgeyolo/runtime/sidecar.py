@@ -3,8 +3,8 @@
 A TensorRT plan only deserializes on the exact TensorRT version and GPU model it was built with;
 anything else is undefined behaviour (often a segfault inside deserialize_cuda_engine). The
 runtime compares the sidecar with the machine before touching the plan and raises a clear error.
-Torch-free: the GPU is asked through pycuda (the runtime's CUDA binding), or torch where it is the
-one installed (the machine that builds engines).
+Torch-free: the GPU is asked through the runtime's CUDA binding (pycuda or cuda-python), or torch
+where it is the one installed (the machine that builds engines).
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def jetson_model() -> str | None:
 
 
 def gpu_identity() -> tuple[str | None, str | None]:
-    """(GPU name, compute capability "8.7") of device 0, via pycuda else torch; (None, None) if neither."""
+    """(GPU name, compute capability "8.7") of device 0, via pycuda, cuda-python or torch, the first
+    installed that sees it; (None, None) if none does."""
     try:
         import pycuda.driver as cuda  # noqa: PLC0415
         cuda.init()
@@ -38,6 +39,21 @@ def gpu_identity() -> tuple[str | None, str | None]:
         return dev.name(), ".".join(map(str, dev.compute_capability()))
     except ImportError:
         pass
+    try:
+        from .cuda_io import import_cudart  # noqa: PLC0415
+        cudart = import_cudart()
+    except ImportError:
+        pass
+    else:
+        try:  # (cudaError_t, cudaDeviceProp); cuda-python 11.8 raises instead when libcuda is missing
+            err, prop = cudart.cudaGetDeviceProperties(0)
+        except RuntimeError:
+            err = None
+        # an error (e.g. cuda-bindings newer than the driver, which torch's own CUDA may not mind)
+        # falls through to torch rather than recording no GPU
+        if err is not None and int(err) == int(cudart.cudaError_t.cudaSuccess):
+            name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
+            return name, f"{prop.major}.{prop.minor}"
     try:
         import torch  # noqa: PLC0415  (only where torch is installed anyway: the build machine)
     except ImportError:
@@ -58,7 +74,8 @@ def write_sidecar(engine: str | Path, env: dict[str, Any], precision: str, metad
                   build_options: dict[str, Any]) -> Path:
     """Atomic write (temp file + rename) of the sidecar for ``engine``."""
     data = {"engine": Path(engine).name, **env, "precision": precision,
-            **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model")
+            **{k: metadata[k] for k in ("imgsz", "names", "stride", "nc", "decode", "batch", "anchors", "model",
+                                       "input")
                if k in metadata}, "build": build_options}
     return atomic_write_text(sidecar_path(engine), json.dumps(data, indent=2) + "\n")
 

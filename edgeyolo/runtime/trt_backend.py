@@ -1,4 +1,4 @@
-"""TensorRT engine plans through pycuda, without torch.
+"""TensorRT engine plans through pycuda or cuda-python (``cuda_io``), without torch.
 
 One stream, device buffers and pinned (page-locked) host buffers allocated once for the largest
 input the engine accepts, async host->device copy, enqueue, async device->host copies, one
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cuda_io import find_cuda_io
 from .info import ModelInfo, model_info
 from .sidecar import check_compatible, current_environment, read_sidecar
 
@@ -26,8 +27,8 @@ class _IO:
 
     def __init__(self, cuda, name: str, index: int, is_input: bool, dtype: np.dtype, max_shape: tuple[int, ...]):
         self.name, self.index, self.is_input, self.dtype, self.max_shape = name, index, is_input, dtype, max_shape
-        self.host = cuda.pagelocked_empty(_volume(max_shape), dtype)
-        self.device = cuda.mem_alloc(max(self.host.nbytes, 1))
+        self.host = cuda.host(_volume(max_shape), dtype)
+        self.device = cuda.alloc(self.host.nbytes)
 
 
 def _ok(result: object, call: str) -> None:
@@ -40,18 +41,15 @@ def _ok(result: object, call: str) -> None:
 class TrtBackend:
     def __init__(self, engine_path: str | Path):
         try:
-            import pycuda.driver as cuda  # noqa: PLC0415
             import tensorrt as trt  # noqa: PLC0415
+            make_cuda_io = find_cuda_io()
         except ImportError as e:
-            raise ValueError(f"{engine_path}: running an engine needs TensorRT's Python bindings and pycuda "
-                             f"({e.name} is missing; JetPack ships tensorrt, `pip install pycuda`)") from None
+            raise ValueError(f"{engine_path}: running an engine needs TensorRT's Python bindings and pycuda or "
+                             f"cuda-python ({e.name} is missing; JetPack ships tensorrt, "
+                             "`pip install cuda-python` with the machine's CUDA major)") from None
         sidecar = read_sidecar(engine_path)
         check_compatible(sidecar, current_environment(), Path(engine_path).name)
-        try:  # device 0's primary context, the one torch uses: a pycuda.autoinit context would clash with it
-            import pycuda.autoprimaryctx  # noqa: F401, PLC0415
-        except ImportError:  # pycuda < 2021.1
-            import pycuda.autoinit  # noqa: F401, PLC0415
-        self.cuda, self.trt = cuda, trt
+        self.cuda, self.trt = make_cuda_io(), trt
         logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(logger, "")  # a --nms plan holds EfficientNMS_TRT: found in this registry
         self.runtime = trt.Runtime(logger)
@@ -62,7 +60,6 @@ class TrtBackend:
         if self.engine is None:
             raise ValueError(f"{engine_path}: TensorRT could not deserialize the plan")
         self.context = self.engine.create_execution_context()
-        self.stream = cuda.Stream()
         self.tensor_api = hasattr(self.engine, "num_io_tensors")
         self.io = self._tensor_io() if self.tensor_api else self._binding_io()
         self.inputs = [b for b in self.io if b.is_input]
@@ -117,20 +114,26 @@ class TrtBackend:
             shapes = [tuple(ctx.get_binding_shape(b.index)) for b in self.outputs]
         host_in = inp.host[: x.size]
         np.copyto(host_in, x.reshape(-1))
-        cuda.memcpy_htod_async(inp.device, host_in, self.stream)
+        cuda.htod(inp.device, host_in)
         if self.tensor_api:
             for b in self.io:
                 ctx.set_tensor_address(b.name, int(b.device))
-            _ok(ctx.execute_async_v3(stream_handle=self.stream.handle), "execute_async_v3")
+            _ok(ctx.execute_async_v3(stream_handle=cuda.stream_handle), "execute_async_v3")
         else:
             bindings = [0] * len(self.io)
             for b in self.io:
                 bindings[b.index] = int(b.device)
-            _ok(ctx.execute_async_v2(bindings=bindings, stream_handle=self.stream.handle), "execute_async_v2")
+            _ok(ctx.execute_async_v2(bindings=bindings, stream_handle=cuda.stream_handle), "execute_async_v2")
         views = []
         for b, shape in zip(self.outputs, shapes):
             host = b.host[: _volume(shape)]
-            cuda.memcpy_dtoh_async(host, b.device, self.stream)
+            cuda.dtoh(host, b.device)
             views.append((host, shape))
-        self.stream.synchronize()
+        cuda.synchronize()
         return [h.reshape(s).copy() for h, s in views]  # copies: the pinned buffers are reused next call
+
+    def close(self) -> None:
+        """Free the device and pinned buffers (after the context that uses them); pycuda frees its
+        own on garbage collection, cuda-python's need this."""
+        self.context = self.engine = None
+        self.cuda.close()
