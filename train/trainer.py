@@ -29,6 +29,7 @@ from .hyp import load_hyp
 from .loss import YOLOLoss
 from .multiscale import random_rescale
 from .optim import build_optimizer, lr_lambda, warmup
+from .precise_bn import recalibrate_bn
 from .recipe import plan
 from .runs import increment_path, read_results, seed_everything, write_results, write_yaml
 from .validate import ValResult, validate
@@ -68,6 +69,7 @@ class TrainConfig:
     val_interval: int = 1  # validate every N epochs (and always after the last)
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
+    precise_bn: int = 256  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: cache images in RAM for the synthetic set
@@ -298,6 +300,7 @@ class Trainer:
                        **dict(zip(("train/box_loss", "train/obj_loss", "train/cls_loss"), losses.tolist()))}
                 result = None
                 if (epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs:
+                    self._recalibrate_bn(epoch)
                     result = validate(self.ema.ema, self._val_loader(), self.names, loss_fn=self.loss_fn,
                                       progress=cfg.progress)
                     row.update(result.summary())
@@ -323,6 +326,19 @@ class Trainer:
         if self.main:
             self._finish(last_epoch + 1 - self.start_epoch, time.time() - t_run)
         return self.run_dir
+
+    def _recalibrate_bn(self, epoch: int) -> None:
+        """The EMA model's BatchNorm statistics from ``precise_bn`` training images as this epoch's
+        loader gives them (train/precise_bn.py says why); a frozen backbone keeps its own."""
+        cfg = self.cfg
+        if cfg.precise_bn <= 0:
+            return
+        n_batches = math.ceil(min(cfg.precise_bn, len(self.train_set)) / cfg.batch)
+        loader = build_dataloader(self.train_set, cfg.batch, cfg.workers, shuffle=True, seed=cfg.seed + 1000 * epoch + 1,
+                                  distributed=False)
+        batches = (imgs.to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
+                   for _, (imgs, *_) in zip(range(n_batches), loader))
+        recalibrate_bn(self.ema.ema, batches, skip=self.ema.ema.backbone if self.frozen else None)
 
     def _val_loader(self) -> Any:
         """One loader for every validation: its workers persist, where a new loader would fork new
