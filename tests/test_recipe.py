@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from edgeyolo.train.hyp import load_hyp
 from edgeyolo.train.recipe import (accumulation, auto_optimizer, close_mosaic_epochs, plan,
                                    warmup_iterations)
@@ -43,7 +45,8 @@ def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
     assert "AdamW lr0 0.002 (auto" in auto.note
     sgd = plan(hyp, "SGD", 56, 16, 64, 60, 1, 4, 0)
     assert (sgd.optimizer, sgd.lr0, sgd.warmup_bias_lr, sgd.close_mosaic) == ("SGD", 0.01, 0.1, 0)
-    assert plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, 15).optimizer == "SGD"
+    long = plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, 15)
+    assert (long.optimizer, long.bn_momentum, auto.bn_momentum) == ("SGD", 0.03, 0.1)
 
 
 def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
@@ -57,6 +60,7 @@ def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
     hyp.write_text(yaml.safe_dump({"mosaic": 1.0, "warmup_epochs": 0.0}))
     t = Trainer(train_config(tmp_path, tiny_data, epochs=3, close_mosaic=1, optimizer="auto", hyp=str(hyp)))
     assert type(t.optimizer).__name__ == "AdamW" and t.recipe.close_mosaic == 1
+    assert {m.momentum for m in t.ema.ema.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}
     seen = []
     real_epoch = t._train_epoch
 

@@ -47,10 +47,9 @@ import click
 @click.option("--autoanchor/--no-autoanchor", default=True, show_default=True,
               help="Check the anchors against the training labels at --imgsz and evolve new ones when under 98 % "
                    "of the targets can match one (u5's autoanchor).")
-@click.option("--precise-bn", type=click.IntRange(min=0), default=256, show_default=True, metavar="IMAGES",
+@click.option("--precise-bn", type=click.IntRange(min=0), default=0, show_default=True, metavar="IMAGES",
               help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images "
-                   "before each validation (0: off). Short runs on small sets need it: momentum-averaged statistics "
-                   "lag weights that move fast.")
+                   "before each validation (0: off; short runs already get a faster BatchNorm momentum).")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm under torchrun.")
 @click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: on for synthetic data).")
 def train(resume: str | None, **kwargs: object) -> None:

@@ -4,6 +4,7 @@ warm-up, cosine/linear LR, EMA, AMP on CUDA, multi-scale, clipping, early stoppi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import time
@@ -69,7 +70,7 @@ class TrainConfig:
     val_interval: int = 1  # validate every N epochs (and always after the last)
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
-    precise_bn: int = 256  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
+    precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: cache images in RAM for the synthetic set
@@ -150,6 +151,9 @@ class Trainer:
         self.recipe = plan(self.hyp, cfg.optimizer, len(self.train_set), cfg.batch * self.world, cfg.nbs, cfg.epochs,
                            len(self.names), self.nb, cfg.close_mosaic)
         self.accumulate = self.recipe.accumulate
+        for m in self.model.modules():  # before the EMA copies the model
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = self.recipe.bn_momentum
         self.hyp.update(lr0=self.recipe.lr0, warmup_bias_lr=self.recipe.warmup_bias_lr)
         self.hyp["weight_decay"] *= cfg.batch * self.world * self.accumulate / cfg.nbs
         self.optimizer = build_optimizer(self.model, self.recipe.optimizer, self.hyp["lr0"], self.hyp["momentum"],
@@ -333,11 +337,12 @@ class Trainer:
         cfg = self.cfg
         if cfg.precise_bn <= 0:
             return
-        n_batches = math.ceil(min(cfg.precise_bn, len(self.train_set)) / cfg.batch)
-        loader = build_dataloader(self.train_set, cfg.batch, cfg.workers, shuffle=True, seed=cfg.seed + 1000 * epoch + 1,
-                                  distributed=False)
+        n_batches = math.ceil(cfg.precise_bn / cfg.batch)  # a small set is passed over more than once
+        passes = math.ceil(n_batches / math.ceil(len(self.train_set) / cfg.batch))
+        loaders = (build_dataloader(self.train_set, cfg.batch, cfg.workers, shuffle=True, distributed=False,
+                                    seed=cfg.seed + 1000 * epoch + 1 + 100 * p) for p in range(passes))
         batches = (imgs.to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
-                   for _, (imgs, *_) in zip(range(n_batches), loader))
+                   for _, (imgs, *_) in zip(range(n_batches), itertools.chain.from_iterable(loaders)))
         recalibrate_bn(self.ema.ema, batches, skip=self.ema.ema.backbone if self.frozen else None)
 
     def _val_loader(self) -> Any:
