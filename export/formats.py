@@ -40,7 +40,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx", ".onnx", "onnxruntime", COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "uint8_input"},
            ("onnx", "onnxruntime"), False, "onnx and onnxruntime (installed with edgeyolo)"),
     Format("engine", ".engine", "tensorrt",
-           COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "workspace", "dla"},
+           COMMON | _INT8 | {"fp16", "dynamic", "opset", "simplify", "nms", "target", "workspace", "dla", "uint8_input"},
            ("tensorrt",), True, "pip install 'edgeyolo[trt]' on a machine with TensorRT and a CUDA GPU"),
     Format("torch-tensorrt", ".trt.ts", "torch.jit", COMMON | {"fp16", "workspace"},
            ("torch_tensorrt",), True,

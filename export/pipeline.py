@@ -64,9 +64,9 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         raise ValueError(f"--batch must be >= 1, got {o.batch}")
     if o.nms and o.raw:
         raise ValueError("--nms needs decoded boxes; it cannot be combined with --raw")
-    if o.uint8_input and ({f.name for f in o.formats} != {"onnx"} or o.int8):
-        raise ValueError("--uint8-input takes --format onnx without --int8 (the engine builder's profile and the "
-                         "INT8 calibration feed float NCHW)")
+    if o.uint8_input and (not {f.name for f in o.formats} <= {"onnx", "engine"} or o.int8):
+        raise ValueError("--uint8-input takes --format onnx or engine without --int8 (INT8 calibration and "
+                         "TorchScript feed float NCHW)")
     model, ckpt = load_model(o.weights)
     names, nc = list(ckpt["names"]), model.nc
     target = get_target(o.target)
@@ -139,7 +139,7 @@ def run_export(o: ExportOptions, log: Callable[[str], None] = print) -> ExportRe
         if o.int8 == "implicit":
             from .images import calibration_batches
             calib = calibration_batches(_calib_source(o), o.imgsz, o.calib_images, o.batch)
-        build_engine(src, eng, EngineOptions(fp16=o.fp16, int8=bool(o.int8), workspace_gib=o.workspace, dla_core=o.dla,
+        build_engine(src, eng, EngineOptions(nhwc=o.uint8_input, fp16=o.fp16, int8=bool(o.int8), workspace_gib=o.workspace, dla_core=o.dla,
                                              dynamic_batch=o.dynamic, max_batch=max(o.batch, 1), imgsz=o.imgsz,
                                              target=target.name, metadata=engine_meta),
                      calibration=calib, cache_dir=out)

@@ -26,12 +26,13 @@ class EngineOptions:
     workspace_gib: float = 4.0
     dla_core: int | None = None
     target: str = "10.3"
+    nhwc: bool = False  # a (B, H, W, 3) input (export --uint8-input), else (B, 3, H, W)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def profile_shapes(o: EngineOptions) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """(min, opt, max) input shapes: batch 1..max_batch (opt = max) when dynamic, else fixed."""
-    s = (3, o.imgsz, o.imgsz)
+    s = (o.imgsz, o.imgsz, 3) if o.nhwc else (3, o.imgsz, o.imgsz)
     lo = 1 if o.dynamic_batch else o.max_batch
     return (lo, *s), (o.max_batch, *s), (o.max_batch, *s)
 

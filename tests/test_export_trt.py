@@ -59,6 +59,8 @@ def test_profile_shapes() -> None:
     assert profile_shapes(EngineOptions(imgsz=320, max_batch=4, dynamic_batch=True)) == (
         (1, 3, 320, 320), (4, 3, 320, 320), (4, 3, 320, 320))
     assert profile_shapes(EngineOptions(imgsz=320, max_batch=2))[0] == (2, 3, 320, 320)
+    # --uint8-input: the letterboxed OpenCV frame, (B, H, W, 3)
+    assert profile_shapes(EngineOptions(imgsz=320, max_batch=2, nhwc=True))[2] == (2, 320, 320, 3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")

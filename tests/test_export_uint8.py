@@ -145,13 +145,13 @@ def test_uint8_input_is_refused_where_it_is_not_built(weights, tmp_path, capsys)
     for fmts, extra in (("onnx,torchscript", {}), ("onnx", {"int8": "on"})):
         o = ExportOptions(weights=weights, formats=parse_formats(fmts), imgsz=IMGSZ, out=tmp_path, uint8_input=True,
                           **extra)
-        with pytest.raises(ValueError, match=r"--uint8-input takes --format onnx without --int8"):
+        with pytest.raises(ValueError, match=r"--uint8-input takes --format onnx or engine without --int8"):
             run_export(o, log=lambda s: None)
     from edgeyolo.cli import main
     with pytest.raises(SystemExit):
         main(["export", "--weights", str(weights), "--format", "torchscript", "--uint8-input", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert "--uint8-input does not apply to --format torchscript (it applies to onnx)" in err
+    assert "--uint8-input does not apply to --format torchscript (it applies to onnx, engine)" in err
 
 
 def test_fp16_onnx_keeps_the_uint8_input(weights, tmp_path):
