@@ -30,7 +30,9 @@ def comparison(cells: dict[str, dict[str, Any]]) -> dict[str, float] | None:
     def ratio(a: float, b: float) -> float:
         return a / b if b > 0 else float("inf")
 
+    best = {k: max(r[k] for r in ours["curve"]) / max(max(r[k] for r in peer["curve"]), 1e-9) for k in ("map50", "map")}
     return {"epochs_map50": ratio(ours["map50"], peer["map50"]), "epochs_map": ratio(ours["map"], peer["map"]),
+            "best_map50": best["map50"], "best_map": best["map"],
             "time_map50": ratio(same_time["map50"], peer["map50"]), "time_map": ratio(same_time["map"], peer["map"]),
             "peer_seconds": t_peer, "ours_at_peer_time_map50": same_time["map50"],
             "ours_at_peer_time_map": same_time["map"]}
@@ -38,10 +40,11 @@ def comparison(cells: dict[str, dict[str, Any]]) -> dict[str, float] | None:
 
 def _cell_row(name: str, tool: str, cell: dict[str, Any]) -> str:
     if "curve" not in cell:
-        return f"| {name} | {tool} | {cell.get('skipped') or cell.get('failed')} | | | |"
+        return f"| {name} | {tool} | {cell.get('skipped') or cell.get('failed')} | | | | | |"
     last = cell["curve"][-1]
-    return (f"| {name} | {tool} | {cell['map50']:.3f} | {cell['map']:.3f} | {last['time']:.0f} | "
-            f"{last['time'] / len(cell['curve']):.1f} |")
+    best = max(cell["curve"], key=lambda r: 0.1 * r["map50"] + 0.9 * r["map"])  # what best.pt holds
+    return (f"| {name} | {tool} | {cell['map50']:.3f} | {cell['map']:.3f} | {best['map50']:.3f} | {best['map']:.3f} "
+            f"({int(best['epoch'])}) | {last['time']:.0f} | {last['time'] / len(cell['curve']):.1f} |")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -53,17 +56,20 @@ def markdown(report: dict[str, Any]) -> str:
              + f"; load average {report['load_avg_start']:.2f} at start, {report['load_avg_end']:.2f} at end. "
              "Each tool scores its own validation (both: YOLOv5-lineage AP, 101-point, conf 0.001; NMS IoU 0.65 "
              "edgeyolo, 0.7 Ultralytics) on the same validation tiles. Time is training time from each run's "
-             "results.csv (validation included).", "",
-             "| set | tool | mAP@0.5 | mAP@0.5:0.95 | seconds | s/epoch |", "|---|---|---|---|---|---|"]
+             "results.csv (validation included); equal time = edgeyolo's best mAP within the peer's whole training time; "
+             "best = the epoch of best fitness (0.1 mAP@0.5 + 0.9 mAP@0.5:0.95), the one each tool's best.pt holds.", "",
+             "| set | tool | last mAP@0.5 | last mAP@0.5:0.95 | best mAP@0.5 | best mAP@0.5:0.95 (epoch) | seconds | "
+             "s/epoch |", "|---|---|---|---|---|---|---|---|"]
     for name, cells in report["sets"].items():
         lines += [_cell_row(name, tool, cell) for tool, cell in cells.items()]
     lines += ["", "edgeyolo / yolov8n (>= 1.00 at equal epochs and >= 0.90 at equal time is the target):", "",
-              "| set | equal epochs mAP@0.5 | equal epochs mAP@0.5:0.95 | equal time mAP@0.5 | equal time mAP@0.5:0.95 |",
-              "|---|---|---|---|---|"]
+              "| set | last epoch mAP@0.5 | last epoch mAP@0.5:0.95 | best epoch mAP@0.5 | best epoch mAP@0.5:0.95 | "
+              "equal time mAP@0.5 | equal time mAP@0.5:0.95 |", "|---|---|---|---|---|---|---|"]
     for name, cells in report["sets"].items():
         c = comparison(cells)
-        lines.append(f"| {name} | " + (" | ".join(f"{c[k]:.2f}" for k in ("epochs_map50", "epochs_map", "time_map50",
-                                                                         "time_map")) if c else "n/a | n/a | n/a | n/a")
+        lines.append(f"| {name} | " + (" | ".join(f"{c[k]:.2f}" for k in ("epochs_map50", "epochs_map", "best_map50", "best_map",
+                                                                         "time_map50", "time_map")) if c else
+                                    " | ".join(["n/a"] * 6))
                      + " |")
     return "\n".join(lines) + "\n"
 
