@@ -133,8 +133,8 @@ class Trainer:
         if cfg.backbone_weights and state is None:
             n = load_backbone_weights(model, cfg.backbone_weights)
             self._log(f"loaded {n} backbone tensors from {cfg.backbone_weights}")
-        # Channels-last: oneDNN's (and cuDNN's) native layout; a training step of the default model ran
-        # about twice as fast on a 2-core CPU (benchmarks/results/*/train_throughput.md).
+        # Channels-last: oneDNN's (and cuDNN's) native layout; a training step of the default model at
+        # 320 ran 1.17x as fast on a 2-core CPU (benchmarks/results/cpu-amd-epyc/train_throughput.md).
         self.model = model.to(self.device, memory_format=torch.channels_last)
         stride = int(self.model.stride.max())
         if cfg.imgsz % stride:
