@@ -18,3 +18,13 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
                 m.bias.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
     return model.eval()
+
+
+def run_cli(args: list[str]) -> int:
+    """``edgeyolo ARGS`` in-process -> its exit code (0 when it returns)."""
+    from edgeyolo.cli import main
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0

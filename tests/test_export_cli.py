@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeyolo.cli import main
+from helpers import run_cli as run
 from edgeyolo.models import build_model
 from edgeyolo.models.checkpoint import save_checkpoint
 
@@ -25,12 +25,6 @@ def data(tmp_path_factory) -> Path:
     return synthetic_data_yaml(tmp_path_factory.mktemp("synth"), n_train=8, n_val=6, imgsz=96)
 
 
-def run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def test_export_verifies_and_reports(weights: Path, data: Path, tmp_path: Path, capsys) -> None:

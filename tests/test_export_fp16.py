@@ -12,17 +12,11 @@ import pytest
 import torch
 from onnx import TensorProto
 
-from edgeyolo.cli import main
+from helpers import run_cli as run
 from edgeyolo.models import build_model
 from edgeyolo.models.checkpoint import save_checkpoint
 
 
-def run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")
