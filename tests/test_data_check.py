@@ -93,7 +93,7 @@ def test_problems_reported_with_file_and_line(bad_set: Path) -> None:
 def test_cache_reused_then_invalidated(bad_set: Path) -> None:
     cfg = load_data_config(_yaml(bad_set))
     first = scan_split(cfg, "train", log=False)
-    assert not first.from_cache and first.cache_path == bad_set / "labels/train.cache"
+    assert not first.from_cache and first.cache_path == bad_set / "labels/train.edgeyolo.cache"
     assert [p.name for p in (bad_set / "labels").iterdir() if "tmp" in p.name] == []  # atomic write left nothing
     second = scan_split(cfg, "train", log=False)
     assert second.from_cache and second.problems == first.problems
@@ -103,8 +103,22 @@ def test_cache_reused_then_invalidated(bad_set: Path) -> None:
     os.utime(label, ns=(1, 1))
     third = scan_split(cfg, "train", log=False)
     assert not third.from_cache and len(third.labels[[Path(f).stem for f in third.im_files].index("good")]) == 1
-    (bad_set / "labels/train.cache").write_text("{ damaged")  # damaged cache -> rescan, never a crash
+    (bad_set / "labels/train.edgeyolo.cache").write_text("{ damaged")  # damaged cache -> rescan, never a crash
     assert not scan_split(cfg, "train", log=False).from_cache
+
+
+def test_cache_leaves_other_tools_cache_alone(bad_set: Path) -> None:
+    """Ultralytics and YOLOv5 keep a pickle at labels/train.cache: ours lives beside it, theirs is
+    never read or rewritten, and our own JSON left there by an earlier version is removed."""
+    cfg = load_data_config(_yaml(bad_set))
+    theirs = bad_set / "labels/train.cache"
+    theirs.write_bytes(b"\x93NUMPY pickled cache of another tool")
+    scan = scan_split(cfg, "train", log=False)
+    assert scan.cache_path == bad_set / "labels/train.edgeyolo.cache"
+    assert theirs.read_bytes() == b"\x93NUMPY pickled cache of another tool"
+    ours_before = scan.cache_path.read_bytes()
+    theirs.write_bytes(ours_before)  # what an earlier edgeyolo left at the other tools' path
+    assert scan_split(cfg, "train", log=False).from_cache and not theirs.exists()
 
 
 def test_dataset_skips_bad_files_and_logs_once(bad_set: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,10 @@
 """Scanning a split: check every image and label once, cache the result beside the labels.
 
-The cache (``labels/<folder>.cache``, JSON) holds the checked labels, image shapes and the
+The cache (``labels/<folder>.edgeyolo.cache``, JSON) holds the checked labels, image shapes and the
 problem report, keyed by a hash of every image and label path, size and mtime, and by ``names``;
 any change rescans. It is written atomically (temp file + rename) and silently skipped where the
-folder is read-only.
+folder is read-only. Its name is not YOLOv5's or Ultralytics' ``labels/<folder>.cache`` (a pickle):
+a dataset trained with both tools would otherwise crash the other tool on our JSON.
 """
 from __future__ import annotations
 
@@ -61,11 +62,26 @@ class SplitScan:
 
 
 def cache_path_for(config: DataConfig, split: str, label_files: list[Path]) -> Path:
-    """``labels/train`` -> ``labels/train.cache``; a split made of several sources or a .txt list
-    gets the split name too (``labels.val.cache``) so two splits sharing a folder never collide."""
+    """``labels/train`` -> ``labels/train.edgeyolo.cache``; a split made of several sources or a
+    .txt list gets the split name too (``labels.val.edgeyolo.cache``) so two splits sharing a folder
+    never collide."""
     folder = label_files[0].parent
     single_dir = len(config.sources(split)) == 1 and config.sources(split)[0].is_dir()
-    return folder.with_suffix(".cache") if single_dir else folder.with_name(f"{folder.name}.{split}.cache")
+    return folder.with_name(f"{folder.name}.edgeyolo.cache" if single_dir else f"{folder.name}.{split}.edgeyolo.cache")
+
+
+def _remove_legacy_cache(cache_path: Path) -> None:
+    """Earlier versions wrote their JSON at ``labels/train.cache``, where Ultralytics and YOLOv5
+    read a pickle and stop with an UnpicklingError: remove such a file when it is ours (a JSON
+    object with our keys); a file the other tools wrote is left alone."""
+    legacy = cache_path.with_name(cache_path.name.replace(".edgeyolo.cache", ".cache"))
+    try:
+        with legacy.open("rb") as f:
+            head = f.read(64)
+        if head.startswith(b'{"version": ') and b'"hash"' in head:
+            legacy.unlink()
+    except OSError:
+        pass
 
 
 def files_hash(paths: list[Path], names: list[str]) -> str:
@@ -87,6 +103,7 @@ def scan_split(config: DataConfig, split: str, use_cache: bool = True, log: bool
     if not im_files:
         return SplitScan(split, [], [], [], n_found=0)
     cache_path = cache_path_for(config, split, label_files)
+    _remove_legacy_cache(cache_path)
     key = files_hash(im_files + label_files, config.names)
     scan = _read_cache(cache_path, key, split) if use_cache else None
     if scan is None:
