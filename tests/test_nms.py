@@ -146,3 +146,28 @@ def test_early_stop_keeps_the_same_first_boxes():
     ref = non_max_suppression(torch.from_numpy(pred), 0.001, 0.65, max_det=300)[0].numpy()
     got = non_max_suppression_numpy(pred, 0.001, 0.65, max_det=300)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("max_det", [1, 40, 300])
+def test_head_first_nms_equals_full_nms(max_det):
+    """The torch NMS runs on a growing head of the score-sorted candidates; what it keeps must be
+    exactly torchvision's full batched_nms truncated to max_det, whether the head suffices at once
+    (dense, overlapping boxes) or must grow (few survivors)."""
+    from torchvision.ops import batched_nms
+    g = torch.Generator().manual_seed(max_det)
+    n = 6000
+    for piled in (0, 4 * 300 + 500):  # scattered boxes; the best scored piled on one spot, then scattered
+        xy = torch.rand(n, 2, generator=g) * 600
+        xy[:piled] = 100 + torch.rand(piled, 2, generator=g)  # near-duplicates: all but ~one a class suppressed
+        boxes = torch.cat((xy, xy + torch.rand(n, 2, generator=g) * 20 + 40), 1)
+        scores = torch.linspace(1.0, 0.01, n)
+        cls = torch.randint(0, 3, (n,), generator=g)
+        pred = torch.cat((xywh_of(boxes), scores[:, None], torch.nn.functional.one_hot(cls, 3).float()), 1)[None]
+        got = non_max_suppression(pred, 0.0001, 0.5, max_det=max_det)[0]
+        keep = batched_nms(boxes, scores, cls, 0.5)[:max_det]
+        torch.testing.assert_close(got[:, :4], boxes[keep], rtol=0, atol=1e-4)
+        torch.testing.assert_close(got[:, 5], cls[keep].float())
+
+
+def xywh_of(xyxy: torch.Tensor) -> torch.Tensor:
+    return torch.cat(((xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]), 1)

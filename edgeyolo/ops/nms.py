@@ -52,6 +52,23 @@ def non_max_suppression(pred: torch.Tensor, conf_thres: float = 0.001, iou_thres
         order = conf.argsort(descending=True, stable=True)[:MAX_NMS]
         box, conf, cls = box[order], conf[order], cls[order]
         idxs = torch.zeros_like(cls) if agnostic else cls
-        keep = batched_nms(box, conf, idxs, iou_thres)[:max_det]  # sorted by decreasing conf
+        keep = _first_kept(box, conf, idxs, iou_thres, max_det)  # sorted by decreasing conf
         out[bi] = torch.cat((box[keep], conf[keep, None], cls[keep, None].to(box.dtype)), 1)
     return out
+
+
+def _first_kept(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_thres: float,
+                max_det: int) -> torch.Tensor:
+    """``batched_nms(boxes, scores, idxs, iou_thres)[:max_det]`` for (n, 4) xyxy ``boxes`` already
+    sorted by decreasing ``scores``, run on a growing head of the list: whether a box is kept
+    depends only on the boxes scored above it, so once a head keeps ``max_det`` boxes the rest
+    cannot change them. torchvision has no such early stop, and at validation's conf 0.001 an
+    early-training model sends all ~7,600 candidates of a 320 image through NMS (~80 ms an image
+    on a 2-core CPU, more than its forward pass); a head of 4 x ``max_det`` usually suffices."""
+    n = boxes.shape[0]
+    head = min(n, 4 * max_det)
+    while True:
+        keep = batched_nms(boxes[:head], scores[:head], idxs[:head], iou_thres)
+        if keep.numel() >= max_det or head == n:
+            return keep[:max_det]
+        head = min(n, 4 * head)
