@@ -58,7 +58,7 @@ def test_loader_defaults_and_rect_val(synth: Path) -> None:
 
 
 def test_distributed_sampler(synth: Path, tmp_path: Path) -> None:
-    ds = DetectionDataset(synth, "val", 64, augment=False)
+    ds = DetectionDataset(synth, "val", 64, augment=False, cache_images=None)
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
     try:
         loader = build_dataloader(ds, batch_size=2, workers=0, shuffle=True, distributed=True, seed=5)
@@ -81,3 +81,50 @@ def test_show(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["data", "show", "--data", str(synth), "--split", "test", "--out", str(out2)])
     assert "has no 'test' split" in capsys.readouterr().err
+
+
+def test_image_cache_by_ram_budget(synth: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default decoded images stay in RAM when they fit a fifth of the free memory (up to
+    4 GiB); the cached items are the very items read from disk."""
+    import numpy as np
+
+    from edgeyolo.data import dataset as ds_mod
+    shapes = np.array([[480, 640], [640, 640]])  # at 320: 240 x 320 and 320 x 320, 3 bytes a pixel
+    need = (240 * 320 + 320 * 320) * 3
+    assert ds_mod.cache_fits(shapes, 320, ram=int(need / ds_mod.CACHE_RAM_SHARE) + 10)
+    assert not ds_mod.cache_fits(shapes, 320, ram=int(need / ds_mod.CACHE_RAM_SHARE) - 10)
+    big = np.array([[60000, 60000]] * 20000)  # 20,000 images of 320 x 320: over the 4 GiB cap whatever the RAM
+    assert not ds_mod.cache_fits(big, 320, ram=2**50)
+    auto = DetectionDataset(synth, "val", 64, augment=False, cache_images=None)
+    assert auto.cached and all(im is not None for im in auto.ims)
+    monkeypatch.setattr(ds_mod, "available_ram", lambda: 1000)  # a machine with almost nothing free
+    lean = DetectionDataset(synth, "val", 64, augment=False, cache_images=None)
+    assert not lean.cached and all(im is None for im in lean.ims)
+    for i in range(len(auto)):
+        a, b = auto[i], lean[i]
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_train_loader_batches_depend_on_seed_and_epoch_only(synth: Path) -> None:
+    """The training loader's epoch is a function of (seed, epoch): the same with no worker as with
+    two, the same from a fresh loader (a resumed run), another one next epoch; its workers live
+    across epochs (forking them each epoch made the epoch's first step copy the trainer's memory)."""
+    from edgeyolo.data import build_train_loader
+    ds = DetectionDataset(synth, "train", 64, augment=True)
+
+    def epoch(loader, e):
+        loader.set_epoch(e)
+        return [(imgs.clone(), targets.clone()) for imgs, targets, _, _ in loader]
+
+    two = build_train_loader(ds, 4, workers=2, seed=3)
+    first = epoch(two, 1)
+    pids = sorted(w.pid for w in two._iterator._workers)
+    second = epoch(two, 2)
+    assert sorted(w.pid for w in two._iterator._workers) == pids
+    again = epoch(build_train_loader(ds, 4, workers=0, seed=3), 1)
+    assert len(first) == len(again) == 3
+    for (a, ta), (b, tb) in zip(first, again):
+        assert torch.equal(a, b) and torch.equal(ta, tb)
+    assert not all(torch.equal(a, b) for (a, _), (b, _) in zip(first, second))
+    other_seed = epoch(build_train_loader(ds, 4, workers=0, seed=4), 1)
+    assert not all(torch.equal(a, b) for (a, _), (b, _) in zip(first, other_seed))

@@ -51,7 +51,7 @@ import click
               help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images "
                    "before each validation (0: off; short runs already get a faster BatchNorm momentum).")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm under torchrun.")
-@click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: on for synthetic data).")
+@click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: when they take at most a fifth of the free memory, up to 4 GiB).")
 def train(resume: str | None, **kwargs: object) -> None:
     """Train a model (torchrun --nproc_per_node N edgeyolo train ... for data-parallel training)."""
     from .trainer import TrainConfig, Trainer

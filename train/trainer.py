@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from edgeyolo.data import DetectionDataset, build_dataloader, load_data_config, synthetic_data_yaml
+from edgeyolo.data import DetectionDataset, build_dataloader, build_train_loader, load_data_config, synthetic_data_yaml
 from edgeyolo.models import build_model
 from edgeyolo.models.checkpoint import make_checkpoint, atomic_torch_save, read_checkpoint
 from edgeyolo.models.pretrained import load_backbone_weights
@@ -73,7 +73,7 @@ class TrainConfig:
     precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
-    cache: bool | None = None  # None: cache images in RAM for the synthetic set
+    cache: bool | None = None  # None: decoded images in RAM when they fit (DetectionDataset's budget)
     plots: bool = True
     progress: bool = True
 
@@ -86,7 +86,7 @@ class TrainConfig:
             v = filled.get(k, getattr(self, k))  # resume from another folder finds them (args are saved)
             if isinstance(v, str) and Path(v).is_file():
                 filled[k] = str(Path(v).resolve())
-        return dataclasses.replace(self, **filled, cache=(self.data is None) if self.cache is None else self.cache)
+        return dataclasses.replace(self, **filled)
 
 
 def _select_device(spec: str, local_rank: int) -> torch.device:
@@ -141,10 +141,11 @@ class Trainer:
             raise ValueError(f"--imgsz {cfg.imgsz} must be a multiple of the model's max stride {stride}")
 
         self.train_set = DetectionDataset(self.data, "train", cfg.imgsz, augment=True, hyp=self.hyp,
-                                          cache_images=bool(cfg.cache))
+                                          cache_images=cfg.cache)
         self.val_set = DetectionDataset(self.data, "val", cfg.imgsz, augment=False, rect=True, batch_size=cfg.batch * 2,
-                                        cache_images=bool(cfg.cache)) if self.main else None
+                                        cache_images=cfg.cache) if self.main else None
         self._val_dl = None
+        self._train_dl = None
         self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
         self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
         self.nb = math.ceil(len(self.train_set) / (cfg.batch * self.world))  # batches per epoch
@@ -364,15 +365,14 @@ class Trainer:
         cfg, hyp, model = self.cfg, self.hyp, self.model
         closing = epoch >= cfg.epochs - self.recipe.close_mosaic
         if closing and self.train_set.hyp["mosaic"] > 0:
-            self.train_set.hyp["mosaic"] = 0.0  # the loader's workers copy the dataset at each epoch's start
+            self.train_set.hyp["mosaic"] = 0.0
+            self._train_dl = None  # its workers hold a copy of the dataset made with mosaic on
             self._log(f"epoch {epoch + 1}: mosaic off for the last {cfg.epochs - epoch} epoch(s)")
         seed_everything(cfg.seed + 1000 * epoch + self.rank)
-        # A fresh loader per epoch, seeded by epoch: a resumed run sees the same batches and
-        # augmentations as a straight one.
-        loader = build_dataloader(self.train_set, cfg.batch, cfg.workers, shuffle=True, seed=cfg.seed + 1000 * epoch,
-                                  drop_last=False)
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        if self._train_dl is None:  # workers forked once (edgeyolo/data/epoch_loader.py says why)
+            self._train_dl = build_train_loader(self.train_set, cfg.batch, cfg.workers, seed=cfg.seed)
+        loader = self._train_dl
+        loader.set_epoch(epoch)  # batches and augmentations depend on (seed, epoch) only: a resume repeats them
         for g in self.optimizer.param_groups:
             g["lr"] = hyp["lr0"] * self.lf(epoch)
         model.train()

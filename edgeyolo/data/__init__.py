@@ -14,14 +14,14 @@ _EXPORTS: dict[str, str] = {
     "Problem": "labels", "check_image_label": "labels",
     "SplitScan": "scan", "scan_split": "scan",
     "DetectionDataset": "dataset", "DEFAULT_HYP": "dataset",
-    "build_dataloader": "loader", "seed_worker": "loader",
+    "build_dataloader": "loader", "seed_worker": "loader", "build_train_loader": "epoch_loader",
     "synthetic_data_yaml": "synthetic", "generate_synthetic": "synthetic", "SYNTH_NAMES": "synthetic",
     "convert_coco": "coco", "SEED_CLASSES": "coco",
     "plot_samples": "show",
 }
 __all__ = [
     "DEFAULT_HYP", "IMG_FORMATS", "SEED_CLASSES", "SYNTH_NAMES", "DataConfig", "DetectionDataset", "Problem",
-    "SplitScan", "build_dataloader", "check_image_label", "convert_coco", "generate_synthetic", "img2label_path",
+    "SplitScan", "build_dataloader", "build_train_loader", "check_image_label", "convert_coco", "generate_synthetic", "img2label_path",
     "letterbox", "load_data_config", "plot_samples", "scan_split", "seed_worker", "synthetic_data_yaml",
 ]
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .coco import SEED_CLASSES, convert_coco
     from .config import IMG_FORMATS, DataConfig, img2label_path, load_data_config
     from .dataset import DEFAULT_HYP, DetectionDataset
+    from .epoch_loader import build_train_loader
     from .labels import Problem, check_image_label
     from .loader import build_dataloader, seed_worker
     from .scan import SplitScan, scan_split

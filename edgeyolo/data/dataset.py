@@ -38,13 +38,41 @@ DEFAULT_HYP: dict[str, float] = {
 
 Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] | None
 
+# Decoded images are kept in RAM by default (``cache_images=None``) when they take at most this
+# share of the memory available, and at most CACHE_MAX_BYTES: on a small set re-decoding every
+# mosaic's four PNG/JPEG files is most of the loader's work (1.6 ms of a 9 ms mosaic for a 320 px
+# tile on a 2-core CPU), and the loader's workers compete with training for the same cores.
+CACHE_RAM_SHARE = 0.2
+CACHE_MAX_BYTES = 4 * 2**30
+
+
+def available_ram() -> int | None:
+    """Bytes of memory available now (Linux/macOS sysconf), or None where unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def cache_fits(shapes: np.ndarray, imgsz: int, ram: int | None = None) -> bool:
+    """Whether images of (N, 2) ``shapes`` (h, w), resized to long side ``imgsz`` as the dataset
+    keeps them (uint8 BGR), fit the RAM budget: ``CACHE_RAM_SHARE`` of ``ram`` (default: available
+    now) and at most ``CACHE_MAX_BYTES``."""
+    ram = available_ram() if ram is None else ram
+    if ram is None or not len(shapes):
+        return False
+    r = imgsz / shapes.max(1).clip(min=1)
+    need = float((np.ceil(shapes[:, 0] * r) * np.ceil(shapes[:, 1] * r) * 3).sum())
+    return need <= min(CACHE_RAM_SHARE * ram, CACHE_MAX_BYTES)
+
 
 class DetectionDataset(Dataset):
     """Images and checked labels of one split of a data YAML.
 
     ``augment`` turns on mosaic (probability ``hyp['mosaic']``), random affine, HSV jitter and
     flips; without it each image is letterboxed to ``imgsz`` (square) or, with ``rect``, to its
-    aspect-ratio batch shape. With ``rect`` the images are sorted by aspect ratio so that
+    aspect-ratio batch shape. ``cache_images`` keeps the decoded, resized images in RAM (None: when
+    they fit :func:`cache_fits`'s budget). With ``rect`` the images are sorted by aspect ratio so that
     consecutive ``batch_size`` items share a shape: use it with an unshuffled loader. ``pad`` (rect
     only) adds that many strides to each batch shape before rounding up: 0.5 by default without
     augmentation, as PyTorch_YOLOv4's test.py (a square 320 batch becomes 352); 0 gives tight shapes.
@@ -56,7 +84,7 @@ class DetectionDataset(Dataset):
 
     def __init__(self, config: DataConfig | str | os.PathLike[str] | dict[str, Any], split: str, imgsz: int,
                  augment: bool, hyp: dict[str, Any] | None = None, rect: bool = False, batch_size: int = 16,
-                 stride: int = 32, cache_images: bool = False, pad: float | None = None) -> None:
+                 stride: int = 32, cache_images: bool | None = False, pad: float | None = None) -> None:
         self.config = load_data_config(config)
         self.split, self.imgsz, self.augment, self.rect, self.stride = split, int(imgsz), augment, rect, stride
         self.hyp = {**DEFAULT_HYP, **{k: float(v) for k, v in (hyp or {}).items() if k in DEFAULT_HYP}}
@@ -83,7 +111,8 @@ class DetectionDataset(Dataset):
             self._set_rect_shapes(batch_size, 0.5 if pad is None and not augment else (pad or 0.0))
         self._unreadable: set[int] = set()
         self.ims: list[np.ndarray | None] = [None] * len(self)
-        if cache_images:
+        self.cached = cache_fits(self.shapes, self.imgsz) if cache_images is None else bool(cache_images)
+        if self.cached:
             with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
                 for i, (im, _, _) in enumerate(pool.map(self._read_resized, range(len(self)))):
                     self.ims[i] = im
@@ -158,7 +187,13 @@ class DetectionDataset(Dataset):
         return random_perspective(img4, labels4, hyp["degrees"], hyp["translate"], hyp["scale"], hyp["shear"],
                                   hyp["perspective"], border=self.mosaic_border)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, Shapes]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str, Shapes]:
+        """Item ``index``; an ``(index, seed)`` pair (the training loader's) first seeds ``random``
+        and ``numpy.random``, so its augmentation is the same in whichever process makes it."""
+        if isinstance(index, tuple):
+            index, seed = index
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
         hyp = self.hyp
         shapes: Shapes = None
         if self.mosaic and random.random() < hyp["mosaic"]:
