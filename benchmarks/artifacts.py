@@ -121,7 +121,7 @@ def cached_export(weights: Path, spec: ExportSpec, cache_dir: Path, log: Callabl
         art = entry / json.loads(meta.read_text())["artifact"]
         if art.is_file():
             return art, True
-    from edgeyolo.export.formats import FORMATS  # noqa: PLC0415
+    from edgeyolo.formats import FORMATS  # noqa: PLC0415
     from edgeyolo.export.pipeline import ExportOptions, run_export  # noqa: PLC0415
     tmp = cache_dir / "exports" / f".tmp-{key}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True, exist_ok=True)

@@ -32,11 +32,11 @@ import torch
 
 from edgeyolo.atomic import atomic_write_text
 from edgeyolo.export.deploy import DeployModel
-from edgeyolo.export.formats import FORMATS
 from edgeyolo.export.pipeline import ExportOptions, run_export
 from edgeyolo.export.report import Artifact
-from edgeyolo.export.runtime import OrtRunner
+from edgeyolo.formats import FORMATS
 from edgeyolo.models.checkpoint import load_model
+from edgeyolo.runtime.backends import OrtBackend
 
 from edgeyolo.bench.artifacts import random_checkpoint
 
@@ -146,8 +146,8 @@ def bench_model(name: str, a: argparse.Namespace, work: Path) -> dict:
            "gflops": round(flops / 1e9, 3), "int8_mode": int8, "calibration": f"{calib[2]}, {calib[1]} images",
            "int8_notes": [n for n in cpu["int8"].notes if not n.startswith("calibrated on")]}
     cpu = {k: Path(v.path) for k, v in cpu.items()}
-    runners = {"pytorch_eager": torch_fn, "ort_fp32_trt10": OrtRunner(trt10["fp32"].path, a.threads),
-               "ort_fp32": OrtRunner(cpu["fp32"], a.threads), "ort_int8": OrtRunner(cpu["int8"], a.threads)}
+    runners = {"pytorch_eager": torch_fn, "ort_fp32_trt10": OrtBackend(trt10["fp32"].path, a.threads),
+               "ort_fp32": OrtBackend(cpu["fp32"], a.threads), "ort_int8": OrtBackend(cpu["int8"], a.threads)}
     for k, stats in timeit_blocks(runners, x, a.warmup, a.iters).items():
         res[k] = stats
         res[k]["gflop_per_s"] = round(flops / 1e9 / (res[k]["p50_ms"] / 1000), 1)

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from edgeyolo.atomic import atomic_path, atomic_write_text
 from edgeyolo.export.evaluate import evaluate_map
-from edgeyolo.export.formats import FORMATS
-from edgeyolo.export.images import calibration_batches
-from edgeyolo.export.pipeline import ExportOptions, detection_error, run_export
-from edgeyolo.export.quantize import calibration_cache_path, kept_nodes, quantize_qdq, ranked_layers
-from edgeyolo.export.runtime import OrtRunner
+from edgeyolo.export.int8.calibration import calibration_batches, calibration_cache_path
+from edgeyolo.export.int8.qdq import quantize_qdq
+from edgeyolo.export.int8.search import kept_nodes
+from edgeyolo.export.int8.sensitivity import detection_error, ranked_layers
+from edgeyolo.export.pipeline import ExportOptions, run_export
 from edgeyolo.export.targets import get_target
+from edgeyolo.formats import FORMATS
+from edgeyolo.runtime.backends import OrtBackend
 
 
 def parse_ks(text: str) -> list[int]:
@@ -55,7 +57,7 @@ def main() -> None:
         batches = calibration_batches(a.data, a.imgsz, a.calib_images, 1)
         cache = calibration_cache_path(fp32, batches, a.calib_method, work)
         q = quantize_qdq(fp32, work / "q.onnx", batches, a.calib_method, cache=cache, runtime=runtime)
-        ref = OrtRunner(fp32)
+        ref = OrtBackend(fp32)
         ranking = ranked_layers(q, fp32, detection_error(ref, batches[:8], a.imgsz))
         nc = ref(batches[0])[0].shape[-1] - 5
         base = evaluate_map(ref, a.data, a.imgsz, nc).map50_95 * 100
@@ -64,7 +66,7 @@ def main() -> None:
             t0 = time.perf_counter()
             p = quantize_qdq(fp32, work / "q.onnx", None, a.calib_method, cache=cache, runtime=runtime,
                              exclude=kept_nodes(ranking, k))
-            curve[k] = round(base - evaluate_map(OrtRunner(p), a.data, a.imgsz, nc).map50_95 * 100, 3)
+            curve[k] = round(base - evaluate_map(OrtBackend(p), a.data, a.imgsz, nc).map50_95 * 100, 3)
             print(f"k={k}: drop {curve[k]:.3f} ({time.perf_counter() - t0:.1f}s)", flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
     stem = f"drop_by_layers_kept_{a.target.replace('.', '')}"

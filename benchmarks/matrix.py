@@ -6,22 +6,11 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeyolo.export.formats import FORMATS
+from edgeyolo.formats import CHECKPOINT, FORMATS, PRECISIONS, Format
 
-BENCH_FORMATS = ("pytorch", *FORMATS)  # pytorch = the checkpoint run eagerly, no export
-PRECISIONS = ("fp32", "fp16", "int8")
-ARTIFACT_SUFFIXES = tuple(f.suffix for f in FORMATS.values())
-
-# What each format can be built in, and why not otherwise (the export layer's capabilities).
-SUPPORTED: dict[str, dict[str, str]] = {  # format -> precision -> "" (ok) or why not
-    "pytorch": {"fp32": "", "fp16": "", "int8": "PyTorch eager has no INT8 path here; bench onnx or engine int8"},
-    "torchscript": {"fp32": "", "fp16": "", "int8": "TorchScript has no INT8 export; bench onnx or engine int8"},
-    "onnx": {"fp32": "", "fp16": "the export layer writes no FP16 ONNX; bench engine fp16",
-             "int8": ""},
-    "engine": {"fp32": "", "fp16": "", "int8": ""},
-    "torch-tensorrt": {"fp32": "", "fp16": "", "int8": "torch-tensorrt INT8 is not exported; bench engine int8"},
-}
-NEEDS_CUDA_FOR = {("pytorch", "fp16"), ("torchscript", "fp16")}  # FP16 convs do not run on the CPU
+# A matrix column: the checkpoint run eagerly ("pytorch", no export), then every export format.
+ROWS: dict[str, Format] = {CHECKPOINT.name: CHECKPOINT, **FORMATS}
+BENCH_FORMATS = tuple(ROWS)
 
 
 @dataclass(frozen=True)
@@ -90,19 +79,18 @@ def parse_sizes(text: str) -> list[int]:
 
 def skip_reason(fmt: str, precision: str, machine: Machine, device: str) -> str:
     """Empty when ``fmt``/``precision`` can be built and run here on ``device``, else why not."""
-    why = SUPPORTED[fmt][precision]
+    f = ROWS[fmt]
+    why = f.why_not(precision)
     if why:
         return why
-    if fmt != "pytorch":
-        f = FORMATS[fmt]
-        missing = [m for m in f.requires if m not in machine.modules]
-        if f.needs_cuda and not machine.cuda:
-            missing.append("a CUDA GPU")
-        if missing:
-            return f"needs {', '.join(missing)} ({f.install_hint})"
-        if f.needs_cuda and not device.startswith("cuda"):
-            return f"{fmt} runs on the GPU only; pass --device cuda:0"
-    if (fmt, precision) in NEEDS_CUDA_FOR:
+    missing = [m for m in f.requires if m not in machine.modules]
+    if f.needs_cuda and not machine.cuda:
+        missing.append("a CUDA GPU")
+    if missing:
+        return f"needs {', '.join(missing)} ({f.install_hint})"
+    if f.needs_cuda and not device.startswith("cuda"):
+        return f"{fmt} runs on the GPU only; pass --device cuda:0"
+    if precision in f.cuda_precisions:
         if not machine.cuda:
             return f"{fmt} {precision} needs a CUDA GPU (FP16 kernels do not run on the CPU)"
         if not device.startswith("cuda"):

@@ -22,9 +22,9 @@ from torch import nn
 from edgeyolo.atomic import atomic_write_text
 from edgeyolo.export.deploy import DeployModel
 from edgeyolo.export.evaluate import evaluate_map
-from edgeyolo.export.runtime import TorchRunner
 from edgeyolo.export.rewrite import swap_modules
 from edgeyolo.models.checkpoint import load_model
+from edgeyolo.runtime.backends import TorchModuleBackend
 
 
 class SigmoidMish(nn.Module):
@@ -59,9 +59,9 @@ def main() -> None:
     t0 = time.perf_counter()
     ca, cb, max_err = fit()
     model, _ = load_model(a.weights)
-    exact = evaluate_map(TorchRunner(DeployModel(model).eval()), a.data, a.imgsz, model.nc)
+    exact = evaluate_map(TorchModuleBackend(DeployModel(model).eval()), a.data, a.imgsz, model.nc)
     approx_model, n = swap_modules(model, lambda m: type(m) is nn.Mish, lambda m: SigmoidMish(ca, cb))
-    approx = evaluate_map(TorchRunner(DeployModel(approx_model).eval()), a.data, a.imgsz, model.nc)
+    approx = evaluate_map(TorchModuleBackend(DeployModel(approx_model).eval()), a.data, a.imgsz, model.nc)
     res = {"weights": str(a.weights), "imgsz": a.imgsz, "images": exact.images, "mish_replaced": n,
            "a": round(ca, 4), "b": round(cb, 4), "max_abs_error": round(max_err, 4),
            "fp32_map50_95": round(exact.map50_95 * 100, 2), "approx_map50_95": round(approx.map50_95 * 100, 2),

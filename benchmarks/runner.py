@@ -5,6 +5,7 @@ measure memory, size and mAP, and write bench.csv / bench.json / bench.md / pare
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -21,8 +22,9 @@ from edgeyolo.atomic import atomic_write_text
 from .artifacts import ExportSpec, cached_export, default_cache_dir, random_checkpoint
 from .device import Readers, device_name, device_record
 from .harness import measure, peak_rss_mb, reset_peak_rss, timer_for
-from .matrix import ARTIFACT_SUFFIXES, Cell, Machine, Source, artifact_cell, build_matrix
+from .matrix import Cell, Machine, Source
 from .results import empty_row, markdown_report, validate_rows, write_csv, write_json
+from .sources import make_sources, plan
 
 RANDOM_MAP_NOTE = "n/a (random weights)"
 
@@ -63,42 +65,6 @@ def next_run_dir(root: Path, name: str) -> Path:
     while p.exists():
         p, i = root / f"{name}{i}", i + 1
     return p
-
-
-def make_sources(o: BenchOptions) -> list[Source]:
-    from edgeyolo.models.checkpoint import read_checkpoint  # noqa: PLC0415
-    out: list[Source] = []
-    for w in o.weights:
-        w = Path(w)
-        if not w.is_file():
-            raise ValueError(f"--weights {w}: file not found")
-        if w.name.endswith(ARTIFACT_SUFFIXES):
-            out.append(Source(w.name, "artifact", w))
-        elif w.suffix == ".pt":
-            ck = read_checkpoint(w)
-            out.append(Source(str(ck["cfg"].get("name") or w.stem), "checkpoint", w, len(ck["names"])))
-        else:
-            raise ValueError(f"--weights {w}: expected a .pt checkpoint or an artifact ({', '.join(ARTIFACT_SUFFIXES)})")
-    out += [Source(m, "random", None, o.nc) for m in o.models]
-    if not out:
-        raise ValueError("nothing to bench: give --weights and/or --models")
-    return out
-
-
-def plan(o: BenchOptions, sources: list[Source], machine: Machine) -> list[Cell]:
-    from .runners import load_artifact_runner  # noqa: PLC0415
-    built = [s for s in sources if s.kind != "artifact"]
-    cells = build_matrix(built, o.formats, o.precisions, o.sizes, o.batch, machine, o.device)
-    for s in sources:
-        if s.kind == "artifact":
-            from edgeyolo.export.formats import format_of  # noqa: PLC0415
-            fmt = format_of(s.path).name
-            try:  # size/precision/batch come from the file; loading it here also checks it early
-                ld = load_artifact_runner(s.path, "cpu" if not machine.cuda else o.device, o.threads)
-                cells.append(artifact_cell(s, fmt, ld.info.precision, ld.info.imgsz or o.sizes[0], ld.info.batch or o.batch, machine, o.device))
-            except (ValueError, RuntimeError) as e:
-                cells.append(Cell(s, fmt, "?", o.sizes[0], o.batch, f"cannot load: {str(e).splitlines()[0][:200]}"))
-    return cells
 
 
 class CellRunner:
@@ -155,9 +121,9 @@ class CellRunner:
         return row
 
     def _measure(self, cell: Cell, row: dict[str, Any]) -> None:
-        from edgeyolo.runtime.backends import TorchModuleBackend  # noqa: PLC0415
+        from edgeyolo.runtime.backends import TorchModuleBackend, load_backend  # noqa: PLC0415
 
-        from .runners import load_artifact_runner, load_checkpoint_runner, model_only_call  # noqa: PLC0415
+        from .backends import CheckpointBackend, backend_notes, model_only_call  # noqa: PLC0415
         o, s = self.o, cell.source
         cuda = o.device.startswith("cuda")
         if cuda:
@@ -182,9 +148,9 @@ class CellRunner:
         reset_peak_rss()  # after any export (calibration is not the model's footprint): load + warm-up + timed loops
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice, once per cell
-            loaded = (load_checkpoint_runner(art, o.device, half=cell.precision == "fp16") if cell.format == "pytorch"
-                      else load_artifact_runner(art, o.device, o.threads))
-        row["notes"] += loaded.notes
+            backend = (CheckpointBackend(art, o.device, half=cell.precision == "fp16") if cell.format == "pytorch"
+                       else load_backend(art, o.device, o.threads))
+        row["notes"] += backend_notes(backend)
         row["artifact"], row["export_cached"] = str(art), cached
         row["size_mb"] = round((_weights_bytes(art) if str(art).endswith(".pt") else Path(art).stat().st_size) / 2**20, 2)
         if s.kind != "artifact":
@@ -193,8 +159,8 @@ class CellRunner:
         power = self.power
         # CUDA events time the torch stream; ORT/TensorRT runners sync their own work before returning,
         # so for them the host clock (with a device sync around the interval) is the right timer.
-        timer = timer_for(o.device, cuda_events=isinstance(loaded.backend, TorchModuleBackend))
-        st = measure(model_only_call(loaded.backend, x), o.warmup, o.iters, cell.batch, "model-only", timer,
+        timer = timer_for(o.device, cuda_events=isinstance(backend, TorchModuleBackend))
+        st = measure(model_only_call(backend, x), o.warmup, o.iters, cell.batch, "model-only", timer,
                      on_start=power.start if power else None, on_stop=power.stop if power else None)
         row.update(mode="model-only", warmup=st.warmup, iters=st.iters, p50_ms=st.p50_ms, p90_ms=st.p90_ms,
                    p99_ms=st.p99_ms, mean_ms=st.mean_ms, std_ms=st.std_ms, fps=st.fps)
@@ -204,7 +170,7 @@ class CellRunner:
             row["energy_mj_per_frame"] = pr.as_dict()["energy_mj_per_frame"]
         if o.end2end:
             from edgeyolo.runtime.detector import Detector  # noqa: PLC0415
-            pred = Detector(loaded.backend, o.conf, o.iou, imgsz=cell.imgsz)
+            pred = Detector(backend, o.conf, o.iou, imgsz=cell.imgsz)
             imgs = [self.image()] * cell.batch
             e2e = measure(lambda: pred(imgs), max(1, o.warmup // 2), o.iters, cell.batch, "end-to-end",
                           timer_for(o.device, cuda_events=False))
@@ -215,9 +181,9 @@ class CellRunner:
             import torch  # noqa: PLC0415
             row["gpu_mem_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
             row["notes"].append("GPU memory: torch allocator peak (TensorRT/ORT allocations not seen)")
-        self._map(cell, loaded, row)
+        self._map(cell, backend, row)
 
-    def _map(self, cell: Cell, loaded: Any, row: dict[str, Any]) -> None:
+    def _map(self, cell: Cell, backend: Any, row: dict[str, Any]) -> None:
         o = self.o
         if cell.source.kind == "random":
             row["map_note"] = RANDOM_MAP_NOTE
@@ -229,7 +195,7 @@ class CellRunner:
             row["map_note"] = "n/a (static batch > 1 artifact; bench it at batch 1 for mAP)"
             return
         from edgeyolo.export.evaluate import evaluate_map  # noqa: PLC0415
-        m = evaluate_map(loaded.backend, self.data, cell.imgsz, loaded.info.nc, "val", o.map_images)
+        m = evaluate_map(backend, self.data, cell.imgsz, backend.info.nc, "val", o.map_images)
         row.update(map50_95=round(m.map50_95 * 100, 3), map50=round(m.map50 * 100, 3), map_images=m.images)
 
 
@@ -287,7 +253,7 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
         from .power import PowerSampler, tegrastats_lines  # noqa: PLC0415
         power_ctx = PowerSampler(tegrastats_lines)
     rows: list[dict[str, Any]] = []
-    with (power_ctx if power_ctx is not None else _Null()) as power:
+    with (power_ctx if power_ctx is not None else contextlib.nullcontext()) as power:
         runner = CellRunner(o, data, cache_dir, log, power if power_ctx is not None else None)
         bar = tqdm(cells, desc="bench", unit="cell", file=sys.stderr, dynamic_ncols=True)
         for cell in bar:
@@ -302,14 +268,6 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     sett = settings(o, data, sources)
     sett["wall_minutes"] = round((time.perf_counter() - t_start) / 60, 2)
     return write_outputs(rows, device, sett, out)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from edgeyolo.runtime.latency import Timing, time_calls
 def export_model(name: str, imgsz: int, out: Path, uint8_input: bool = False) -> Path:
     import torch  # noqa: PLC0415  (only to build and export the model; the timed runtime never imports it)
 
-    from edgeyolo.export.formats import parse_formats  # noqa: PLC0415
+    from edgeyolo.formats import parse_formats  # noqa: PLC0415
     from edgeyolo.export.pipeline import ExportOptions, run_export  # noqa: PLC0415
     from edgeyolo.models import build_model  # noqa: PLC0415
     from edgeyolo.models.checkpoint import save_checkpoint  # noqa: PLC0415

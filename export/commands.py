@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from .formats import FORMATS, check_options, check_requirements, parse_formats
-from .quantize import CALIB_METHODS
+from edgeyolo.formats import FORMATS, check_options, check_requirements, parse_formats
+
+from .int8.calibration import CALIB_METHODS
 from .targets import DEFAULT_TARGET, TARGETS, check_target_formats, get_target, tensorrt_target_names
 
 # Options checked against the FORMATS table when given explicitly.

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .runtime import Runner
+from edgeyolo.runtime.backends import Backend
 
 CONF_THRES, IOU_THRES = 0.001, 0.65
 
@@ -33,7 +33,7 @@ def labels_to_xyxy(labels: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.stack([lb[:, 1], cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
 
 
-def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: str = "val",
+def evaluate_map(runner: Backend, data: str | Path, imgsz: int, nc: int, split: str = "val",
                  max_images: int | None = None) -> MapResult:
     """mAP of ``runner`` (decoded (B, N, 5 + nc) output) on ``split`` of ``data``, in the
     letterboxed image's pixels (IoU is unchanged by the letterbox's uniform scale and shift)."""
@@ -42,7 +42,7 @@ def evaluate_map(runner: Runner, data: str | Path, imgsz: int, nc: int, split: s
     from edgeyolo.ops.nms import non_max_suppression  # noqa: PLC0415
 
     from .images import dataset, to_float
-    from .runtime import fit_batch
+    from .adapters import fit_batch
     runner = fit_batch(runner)  # images go one by one: a static-batch artifact pads them
     ds = dataset(data, split, imgsz)
     if ds.nc != nc:

@@ -42,7 +42,7 @@ def topological_sort(graph: onnx.GraphProto) -> None:
 
 def fp32_nodes(proto: onnx.ModelProto) -> list[str]:
     """The nodes kept in FP32: Detect's decode (everything after the last convs) and any in-graph NMS."""
-    from .quantize import decode_nodes
+    from .int8.graph import decode_nodes
     return decode_nodes(proto)
 
 

@@ -1,18 +1,15 @@
-"""Images for calibration, verification and the mAP gate, from a data YAML through
-``edgeyolo.data`` (imported inside the functions: the export graph code does not need it).
+"""Images for verification, the mAP gate and INT8 calibration (``int8.calibration``), from a data
+YAML through ``edgeyolo.data`` (imported inside the functions: the export graph code does not need it).
 
 Everything downstream takes plain iterables of float32 NCHW batches (0..1, RGB), so a caller
 can calibrate on any image source.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
-
-MIN_CALIB_IMAGES = 300  # below this, activation ranges of rare classes/scenes are poorly sampled
 
 
 def dataset(data: str | Path, split: str, imgsz: int):
@@ -39,18 +36,6 @@ def image_batches(data: str | Path, imgsz: int, n: int, batch: int = 1, split: s
         yield np.concatenate([to_float(ds[int(j)][0].numpy()) for j in idx[i:i + batch]])
 
 
-def calibration_batches(data: str | Path, imgsz: int, n: int = 512, batch: int = 1) -> list[np.ndarray]:
-    """The calibration set: ``n`` training images (all of them if fewer), warning below 300."""
-    if n < 1:
-        raise ValueError(f"--calib-images must be >= 1, got {n}")
-    batches = list(image_batches(data, imgsz, n, batch, split="train"))
-    got = sum(len(b) for b in batches)
-    if got < MIN_CALIB_IMAGES:
-        warnings.warn(f"calibrating INT8 on {got} images; use >= {MIN_CALIB_IMAGES} representative images "
-                      "or the activation ranges may not cover your data", stacklevel=2)
-    return batches
-
-
 def verification_batches(data: str | Path | None, imgsz: int, n: int = 4, batch: int = 1) -> list[np.ndarray]:
     """Real images to compare artifacts on: the val split of ``data``, else the built-in synthetic
     set (generated on first use)."""
@@ -59,11 +44,3 @@ def verification_batches(data: str | Path | None, imgsz: int, n: int = 4, batch:
         data = synthetic_data_yaml()
     return list(image_batches(data, imgsz, n, batch, split="val"))
 
-
-def batches_digest(batches: Iterable[np.ndarray]) -> str:
-    """Content hash of calibration batches (part of the calibration cache key)."""
-    import hashlib
-    h = hashlib.sha256()
-    for b in batches:
-        h.update(np.ascontiguousarray(b, dtype=np.float32).tobytes())
-    return h.hexdigest()[:16]

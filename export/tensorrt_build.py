@@ -15,6 +15,8 @@ import numpy as np
 
 from edgeyolo.atomic import atomic_path, atomic_write_bytes
 
+from .int8.calibration import implicit_calibration_cache
+
 
 @dataclass
 class EngineOptions:
@@ -44,17 +46,6 @@ def trt_major(version: str) -> int:
         return int(str(version).split(".")[0])
     except ValueError:
         raise ValueError(f"unrecognised TensorRT version {version!r}") from None
-
-
-def implicit_calibration_cache(onnx_path: str | Path, calibration: Sequence[np.ndarray], folder: Path) -> Path:
-    """The implicit calibrator's scale cache, named by the ONNX and the calibration images: a
-    retrained model or other images never reuse stale INT8 scales (TensorRT trusts any cache it reads)."""
-    import hashlib
-
-    from .images import batches_digest
-    h = hashlib.sha256(Path(onnx_path).read_bytes())
-    h.update(batches_digest(calibration).encode())
-    return folder / f"calib-{h.hexdigest()[:16]}.trtcache"
 
 
 def build_engine(onnx_path: str | Path, engine_path: str | Path, o: EngineOptions,
@@ -135,7 +126,7 @@ def _set_implicit_calibrator(trt: Any, major: int, config: Any, profile: Any, ca
     if major >= 10:
         raise ValueError(f"implicit INT8 calibration is deprecated from TensorRT 10 (this is "
                          f"{trt.__version__}): use --int8 (Q/DQ)")
-    from .trt_calibrator import make_calibrator
+    from .int8.trt_calibrator import make_calibrator
     config.int8_calibrator = make_calibrator(calibration, batch, cache)
     config.set_calibration_profile(profile)
 
@@ -163,7 +154,7 @@ def _check_strongly_typed(onnx_path: str | Path, o: EngineOptions, calibration: 
 def export_torch_tensorrt(model, path: str | Path, imgsz: int, batch: int, fp16: bool, workspace_gib: float,
                           metadata: dict[str, Any]) -> Path:
     """torch-tensorrt's TorchScript path: compile the deploy model, save it with the same metadata
-    extra file as the TorchScript export, so ``load_runner`` runs it."""
+    extra file as the TorchScript export, so ``load_backend`` runs it."""
     import json
 
     import torch

@@ -59,7 +59,7 @@ def _load(path_or_proto: str | Path | onnx.ModelProto) -> onnx.ModelProto:
 def check_trt(path_or_proto: str | Path | onnx.ModelProto, target: str) -> list[str]:
     """One line per problem: unsupported op types (with node count and first node name), an
     opset above the target's ceiling, non-zero Q/DQ zero points."""
-    from .quantize import check_trt_qdq
+    from .int8.qdq import check_trt_qdq
     from .targets import get_target
     t = get_target(target)
     proto = _load(path_or_proto)

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .runtime import Runner
+from edgeyolo.runtime.backends import Backend
 
 # Decoded outputs mix pixel coordinates (hundreds) and probabilities: errors are judged relative to
 # each output's largest magnitude, which keeps one threshold meaningful for both.
@@ -87,10 +87,10 @@ def matched_detections(ref: np.ndarray, out: np.ndarray, conf: float = DET_CONF,
     return matched, total
 
 
-def parity(reference: Runner, artifact: Runner, batches: Sequence[np.ndarray], decoded: bool = False) -> Parity:
+def parity(reference: Backend, artifact: Backend, batches: Sequence[np.ndarray], decoded: bool = False) -> Parity:
     """Run both on every batch and keep the worst errors; with ``decoded`` outputs also count how
     many of the reference's detections the artifact reproduces (``matched_detections``)."""
-    from .runtime import fit_batch  # noqa: PLC0415
+    from .adapters import fit_batch  # noqa: PLC0415
     artifact = fit_batch(artifact)  # a static batch B: the last, shorter batch padded as a device would
     worst_abs = worst_rel = 0.0
     n = matched = total = 0

@@ -8,7 +8,7 @@ import numpy as np
 
 def export_tiny(weights: Path, out: Path, imgsz: int = 96, **over) -> Path:
     """Export ``weights`` to ONNX (no verification: the export tests cover it); returns the .onnx."""
-    from edgeyolo.export.formats import parse_formats
+    from edgeyolo.formats import parse_formats
     from edgeyolo.export.pipeline import ExportOptions, run_export
     o = ExportOptions(weights=weights, formats=parse_formats("onnx"), imgsz=imgsz, out=out, verify=False, **over)
     rep = run_export(o, log=lambda s: None)

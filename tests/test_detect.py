@@ -64,7 +64,7 @@ def test_detect_checkpoint_on_folder(tmp_path, weights, images):
 
 
 def test_detect_onnx_artifact_and_errors(tmp_path, weights, images):
-    from edgeyolo.export.formats import FORMATS
+    from edgeyolo.formats import FORMATS
     from edgeyolo.export.pipeline import ExportOptions, run_export
     rep = run_export(ExportOptions(weights, [FORMATS["onnx"]], imgsz=64, out=tmp_path / "exp", verify=False), log=lambda m: None)
     onnx_path = next(a.path for a in rep.artifacts if a.path.endswith(".onnx"))

@@ -116,8 +116,8 @@ def test_engine_nms_graph_per_target(weights: Path, tmp_path: Path, monkeypatch,
     from trt_standin import standin_module
 
     import edgeyolo.export.tensorrt_build as tb
-    from edgeyolo.export.formats import FORMATS
-    from edgeyolo.export.formats import parse_formats
+    from edgeyolo.formats import FORMATS
+    from edgeyolo.formats import parse_formats
     from edgeyolo.export.onnx_export import read_metadata
     from edgeyolo.export.pipeline import ExportOptions, run_export
 

@@ -34,7 +34,7 @@ def _elem_type(proto: onnx.ModelProto, name: str) -> int:
 def test_fp16_graph_keeps_io_and_decode_in_fp32(weights: Path, tmp_path: Path) -> None:
     from edgeyolo.export.fp16 import fp32_nodes, to_fp16
     from edgeyolo.export.onnx_export import read_metadata
-    from edgeyolo.export.runtime import OrtRunner
+    from edgeyolo.runtime.backends import OrtBackend
     from edgeyolo.export.tensorrt_build import onnx_is_fp16
     assert run(["export", "--weights", str(weights), "--imgsz", "64", "--format", "onnx", "--no-verify",
                 "--out", str(tmp_path)]) == 0
@@ -54,7 +54,7 @@ def test_fp16_graph_keeps_io_and_decode_in_fp32(weights: Path, tmp_path: Path) -
                        i not in {t.name for t in half.graph.initializer}), n.name
     assert read_metadata(dst) == read_metadata(src)
     x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
-    a, b = OrtRunner(src)(x)[0], OrtRunner(dst)(x)[0]
+    a, b = OrtBackend(src)(x)[0], OrtBackend(dst)(x)[0]
     assert b.dtype == np.float32
     np.testing.assert_allclose(b[..., :4], a[..., :4], atol=0.02 * 64)  # box pixels within 2% of the image
     np.testing.assert_allclose(b[..., 4:], a[..., 4:], atol=0.02)
@@ -81,7 +81,7 @@ def test_fp16_engine_source_per_typing(weights: Path, tmp_path: Path, monkeypatc
     from trt_standin import standin_module
 
     import edgeyolo.export.tensorrt_build as tb
-    from edgeyolo.export.formats import FORMATS, parse_formats
+    from edgeyolo.formats import FORMATS, parse_formats
     from edgeyolo.export.pipeline import ExportOptions, run_export
     built = {}
 

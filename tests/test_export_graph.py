@@ -138,12 +138,12 @@ def test_mish_sigmoid_onnx_ops_and_values(tmp_path) -> None:
     import numpy as np
     import onnx
 
-    from edgeyolo.export.runtime import OrtRunner
+    from edgeyolo.runtime.backends import OrtBackend
     path = tmp_path / "mish.onnx"
     x = torch.linspace(-30, 30, 3 * 64 * 64).reshape(1, 3, 64, 64)
     torch.onnx.export(MishSigmoid(), (x,), str(path), dynamo=False, opset_version=17, input_names=["images"])
     nodes = onnx.load(str(path)).graph.node
     assert sorted(n.op_type for n in nodes) == ["Div", "HardSigmoid", "Mul", "Neg", "Sigmoid", "Sub"]
     assert [n.op_type for n in nodes if "images" in n.input] == ["Neg"]
-    out = OrtRunner(path)(x.numpy())[0]
+    out = OrtBackend(path)(x.numpy())[0]
     np.testing.assert_allclose(out, nn.functional.mish(x).numpy(), rtol=1e-5, atol=3e-6)

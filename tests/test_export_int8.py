@@ -12,11 +12,14 @@ import torch
 from edgeyolo.export.deploy import prepare_model
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.onnx_export import export_onnx, op_counts
-from edgeyolo.export.quantize import (bypass_quantization, calibration_cache_path, check_trt_qdq, decode_nodes,
-                                      layer_groups, quantize_qdq)
-from edgeyolo.export.runtime import OrtRunner
+from edgeyolo.export.int8.bypass import bypass_quantization
+from edgeyolo.export.int8.calibration import calibration_cache_path
+from edgeyolo.export.int8.graph import decode_nodes
+from edgeyolo.export.int8.layers import layer_groups
+from edgeyolo.export.int8.qdq import check_trt_qdq, quantize_qdq
 from edgeyolo.export.targets import get_target
 from edgeyolo.models import build_model
+from edgeyolo.runtime.backends import OrtBackend
 
 IMGSZ = 64
 
@@ -51,7 +54,7 @@ def test_qdq_is_tensorrt_compatible_and_runs(fp32: Path, qdq, batches) -> None:
     assert any(len(scales[n.input[1]].dims) == 1 and scales[n.input[1]].dims[0] > 1 for n in weight_dq)  # per channel
     decoded = set(decode_nodes(fp32))
     assert decoded and not any(n.name in decoded for n in proto.graph.node if n.op_type == "QuantizeLinear")
-    ref, out = OrtRunner(fp32)(batches[0])[0], OrtRunner(path)(batches[0])[0]
+    ref, out = OrtBackend(fp32)(batches[0])[0], OrtBackend(path)(batches[0])[0]
     assert out.shape == ref.shape and np.isfinite(out).all()
 
 
@@ -100,7 +103,7 @@ def test_ort_placement_fuses_into_qlinearconv(ort_qdq, batches, tmp_path: Path) 
     assert len(dq_inputs) == len(set(dq_inputs))
     # every ReLU here follows a conv: folded into that conv's uint8 range, none left to run in float
     assert op_counts(fp).get("Relu", 0) > 0 and op_counts(q).get("Relu", 0) == 0
-    ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
+    ref, out = OrtBackend(fp)(batches[0])[0], OrtBackend(q)(batches[0])[0]
     assert out.shape == ref.shape and np.isfinite(out).all()
 
 
@@ -111,7 +114,7 @@ def test_ort_bypass_restores_folded_relus(ort_qdq, batches) -> None:
     groups = layer_groups(fp)
     full = bypass_quantization(onnx.load(str(q)), [n for m in groups.values() for n in m], onnx.load(str(fp)))
     assert op_counts(full).get("Relu", 0) == op_counts(fp)["Relu"]
-    ref, back = OrtRunner(fp)(batches[2])[0], OrtRunner(full.SerializeToString())(batches[2])[0]
+    ref, back = OrtBackend(fp)(batches[2])[0], OrtBackend(full.SerializeToString())(batches[2])[0]
     np.testing.assert_allclose(back, ref, rtol=1e-4, atol=1e-3)
 
 
@@ -140,7 +143,7 @@ def test_ort_folds_relu6_but_not_a_clip_above_zero(lo: float, folded: bool, tmp_
     batches = [rng.random((1, 3, 8, 8), dtype=np.float32) for _ in range(4)]
     q = quantize_qdq(fp, tmp_path / "c_int8.onnx", batches, "minmax", runtime="onnxruntime")
     assert ("Clip" not in op_counts(q)) == folded
-    ref, out = OrtRunner(fp)(batches[0])[0], OrtRunner(q)(batches[0])[0]
+    ref, out = OrtBackend(fp)(batches[0])[0], OrtBackend(q)(batches[0])[0]
     assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
 
 
@@ -148,7 +151,7 @@ def test_calibration_cache_reused(fp32: Path, qdq, batches, tmp_path: Path) -> N
     path, cache = qdq
     assert cache.is_file() and cache.suffix == ".json"
     again = quantize_qdq(fp32, tmp_path / "again.onnx", None, "minmax", cache=cache)  # no images: ranges from cache
-    np.testing.assert_array_equal(OrtRunner(again)(batches[1])[0], OrtRunner(path)(batches[1])[0])
+    np.testing.assert_array_equal(OrtBackend(again)(batches[1])[0], OrtBackend(path)(batches[1])[0])
     assert calibration_cache_path(fp32, batches[:2], "minmax", fp32.parent) != cache  # other images, other key
 
 
@@ -157,9 +160,9 @@ def test_bypass_all_layers_restores_fp32(fp32: Path, qdq, batches) -> None:
     groups = layer_groups(fp32)
     assert any(len(m) == 4 for m in groups.values())  # conv + Softplus, Tanh, Mul (Mish)
     full = bypass_quantization(onnx.load(str(path)), [n for m in groups.values() for n in m], onnx.load(str(fp32)))
-    ref = OrtRunner(fp32)(batches[2])[0]
-    q = OrtRunner(path)(batches[2])[0]
-    back = OrtRunner(full.SerializeToString())(batches[2])[0]
+    ref = OrtBackend(fp32)(batches[2])[0]
+    q = OrtBackend(path)(batches[2])[0]
+    back = OrtBackend(full.SerializeToString())(batches[2])[0]
     assert np.abs(back - ref).max() < 0.1 * np.abs(q - ref).max()
 
 
@@ -182,8 +185,8 @@ def test_qdq_map_measured_on_synthetic_val(fp32: Path, qdq, tmp_path_factory) ->
     from edgeyolo.data import synthetic_data_yaml
     data = synthetic_data_yaml(tmp_path_factory.mktemp("synth"), n_train=8, n_val=12, imgsz=96)
     path, _ = qdq
-    m32 = evaluate_map(OrtRunner(fp32), data, IMGSZ, nc=4)
-    m8 = evaluate_map(OrtRunner(path), data, IMGSZ, nc=4)
+    m32 = evaluate_map(OrtBackend(fp32), data, IMGSZ, nc=4)
+    m8 = evaluate_map(OrtBackend(path), data, IMGSZ, nc=4)
     assert m32.images == m8.images == 12
     assert 0.0 <= m8.map50_95 <= 1.0 and 0.0 <= m32.map50_95 <= 1.0  # untrained weights: ~0, but measured
 
@@ -192,7 +195,7 @@ def test_int8_auto_keeps_sensitive_layers_until_the_gate(overfit_run, overfit_da
     """`--int8 auto` on a trained model: per-layer sensitivity, then the most sensitive convs kept
     in float until the measured mAP drop is within the gate. The gate is set below the plain INT8
     model's drop, so auto has to keep layers; its reported drop is re-measured independently."""
-    from edgeyolo.export.formats import parse_formats
+    from edgeyolo.formats import parse_formats
     from edgeyolo.export.pipeline import ExportOptions, run_export
     weights = overfit_run / "weights" / "best.pt"
 
@@ -205,14 +208,14 @@ def test_int8_auto_keeps_sensitive_layers_until_the_gate(overfit_run, overfit_da
         return next(a for a in rep.artifacts if a.precision == "int8")
 
     plain = export("on", out=tmp_path / "plain")
-    base = evaluate_map(OrtRunner(tmp_path / "plain" / "best.onnx"), overfit_data, 96, nc=4).map50_95 * 100
+    base = evaluate_map(OrtBackend(tmp_path / "plain" / "best.onnx"), overfit_data, 96, nc=4).map50_95 * 100
     assert base > 30  # a trained model
-    plain_drop = base - evaluate_map(OrtRunner(plain.path), overfit_data, 96, nc=4).map50_95 * 100
+    plain_drop = base - evaluate_map(OrtBackend(plain.path), overfit_data, 96, nc=4).map50_95 * 100
     gate = plain_drop - 0.25
     art = export("auto", gate)
     note = next(n for n in art.notes if n.startswith("auto:"))
     n_kept, final = int(note.split()[1]), float(note.rsplit(" ", 1)[1])
-    got = evaluate_map(OrtRunner(art.path), overfit_data, 96, nc=4).map50_95 * 100
+    got = evaluate_map(OrtBackend(art.path), overfit_data, 96, nc=4).map50_95 * 100
     assert final == pytest.approx(base - got, abs=1e-3)  # the note has 3 decimals
     assert n_kept > 0  # the plain model missed the gate: layers were kept in float
     assert final <= gate or n_kept == len(layer_groups(tmp_path / "best.onnx"))
@@ -227,23 +230,23 @@ def test_calibration_in_chunks(fp32: Path, tmp_path: Path, monkeypatch, method: 
     one pass; entropy (merged histograms) gives the same Q/DQ graph with close scales."""
     import json
 
-    from edgeyolo.export import quantize
-    assert [quantize.calib_chunk(n) for n in (512, 12, 7, 5)] == [8, 6, 7, 5]
+    from edgeyolo.export.int8 import calibration
+    assert [calibration.calib_chunk(n) for n in (512, 12, 7, 5)] == [8, 6, 7, 5]
     rng = np.random.default_rng(1)
     batches = [rng.random((1, 3, IMGSZ, IMGSZ), dtype=np.float32) for _ in range(12)]
     seen: list[int] = []
-    orig = quantize.BatchReader.set_range
-    monkeypatch.setattr(quantize.BatchReader, "set_range", lambda self, start_index, end_index: (seen.append(end_index - start_index), orig(self, start_index, end_index)))
+    orig = calibration.BatchReader.set_range
+    monkeypatch.setattr(calibration.BatchReader, "set_range", lambda self, start_index, end_index: (seen.append(end_index - start_index), orig(self, start_index, end_index)))
     chunked = quantize_qdq(fp32, tmp_path / "c.onnx", batches, method, cache=tmp_path / "c.json")
     assert seen and set(seen) == {6}  # 12 images -> two chunks of 6 (CALIB_CHUNK 8)
-    monkeypatch.setattr(quantize, "CALIB_CHUNK", 100)
+    monkeypatch.setattr(calibration, "CALIB_CHUNK", 100)
     whole = quantize_qdq(fp32, tmp_path / "w.onnx", batches, method, cache=tmp_path / "w.json")
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("c.json", "w.json"))
     if method == "minmax":
         assert a == b
     x = batches[0]
-    ref = OrtRunner(fp32)(x)[0]
-    err_c, err_w = (np.abs(OrtRunner(p)(x)[0] - ref).mean() for p in (chunked, whole))
+    ref = OrtBackend(fp32)(x)[0]
+    err_c, err_w = (np.abs(OrtBackend(p)(x)[0] - ref).mean() for p in (chunked, whole))
     assert err_c <= 1.5 * err_w + 1e-3
     assert op_counts(chunked)["QuantizeLinear"] == op_counts(whole)["QuantizeLinear"]
 
@@ -260,7 +263,7 @@ def test_auto_search_finds_the_fewest_layers(slope: float, want: int, evals: lis
     """--int8 auto's search: doubling to the first count under the gate, then bisection back, so
     yolov4-l's 100+ convs cost ~2 log2(k) quantize-and-measure rounds, not k. A gate nothing meets
     keeps every layer."""
-    from edgeyolo.export.quantize import fewest_layers
+    from edgeyolo.export.int8.search import fewest_layers
     calls: list[int] = []
 
     def drop_of(k: int) -> float:

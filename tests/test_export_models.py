@@ -13,7 +13,7 @@ from torch import nn
 from edgeyolo.export.deploy import DeployModel, prepare_model
 from edgeyolo.export.fuse import fuse_batchnorm
 from edgeyolo.export.onnx_export import export_onnx, op_counts
-from edgeyolo.export.runtime import OrtRunner
+from edgeyolo.runtime.backends import OrtBackend
 from edgeyolo.export.targets import get_target
 from edgeyolo.export.trt_ops import forbidden_nodes
 from edgeyolo.models import build_model
@@ -59,6 +59,6 @@ def test_onnxruntime_matches_pytorch(model: nn.Module, tmp_path: Path, target: s
     x = np.random.default_rng(0).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
     with torch.no_grad():
         ref = DeployModel(model)(torch.from_numpy(x)).numpy()  # the original, unfused model
-    out = OrtRunner(path)(x)[0]
+    out = OrtBackend(path)(x)[0]
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-3)  # boxes are in pixels (0..IMGSZ * 4)

@@ -12,7 +12,7 @@ from onnx import helper
 from edgeyolo.export.deploy import DeployModel, prepare_model
 from edgeyolo.export.onnx_export import export_onnx, op_counts, read_metadata
 from edgeyolo.export.onnx_nms import add_efficient_nms, add_onnx_nms
-from edgeyolo.export.runtime import OrtRunner, load_runner
+from edgeyolo.runtime.backends import OrtBackend, load_backend
 from edgeyolo.export.targets import get_target
 from edgeyolo.export.torchscript_export import export_torchscript, load_torchscript
 from edgeyolo.export.trt_ops import check_trt
@@ -44,7 +44,7 @@ def test_names_metadata_and_dynamic_batch(model, onnx_path: Path) -> None:
     assert [i.name for i in proto.graph.input] == ["images"] and [o.name for o in proto.graph.output] == ["output"]
     assert read_metadata(onnx_path) == META
     x = np.random.default_rng(1).random((3, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    out = OrtRunner(onnx_path)(x)[0]
+    out = OrtBackend(onnx_path)(x)[0]
     with torch.no_grad():
         ref = DeployModel(model)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-3)
@@ -54,7 +54,7 @@ def test_names_metadata_and_dynamic_batch(model, onnx_path: Path) -> None:
 def test_raw_heads(model, tmp_path: Path) -> None:
     deploy, _ = prepare_model(model, get_target("8.5"), decode=False)
     p = export_onnx(deploy, tmp_path / "raw.onnx", IMGSZ, opset=17)
-    outs = OrtRunner(p)(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
+    outs = OrtBackend(p)(np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
     assert [o.shape for o in outs] == [(1, 3, 12, 12, 9), (1, 3, 6, 6, 9), (1, 3, 3, 3, 9)]
     assert [o.name for o in onnx.load(str(p)).graph.output] == ["output0", "output1", "output2"]
 
@@ -65,8 +65,8 @@ def test_onnx_nms_matches_torchvision(onnx_path: Path, tmp_path: Path) -> None:
     proto = add_onnx_nms(onnx.load(str(onnx_path)), nc=4, conf_thres=conf, iou_thres=iou, max_det_per_class=1000)
     onnx.save(proto, tmp_path / "nms.onnx")
     x = np.random.default_rng(2).random((2, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    dets = OrtRunner(tmp_path / "nms.onnx")(x)[0]  # (K, 7)
-    dec = torch.from_numpy(OrtRunner(onnx_path)(x)[0])
+    dets = OrtBackend(tmp_path / "nms.onnx")(x)[0]  # (K, 7)
+    dec = torch.from_numpy(OrtBackend(onnx_path)(x)[0])
     assert dets.shape[1] == 7 and len(dets) > 0
     for b in range(2):
         p = dec[b]
@@ -87,10 +87,10 @@ def test_fixed_rows_nms_keeps_the_best_rows_of_the_plain_graph(onnx_path: Path, 
     from edgeyolo.runtime.info import model_info
     from edgeyolo.runtime.processing import postprocess, preprocess
     x = np.random.default_rng(2).random((2, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    plain = OrtRunner(add_onnx_nms(onnx.load(str(onnx_path)), nc=4).SerializeToString())(x)[0]
+    plain = OrtBackend(add_onnx_nms(onnx.load(str(onnx_path)), nc=4).SerializeToString())(x)[0]
     proto = add_onnx_nms(onnx.load(str(onnx_path)), nc=4, rows=rows)
     assert [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim] == [rows, 7]
-    fixed = OrtRunner(proto.SerializeToString())(x)[0]
+    fixed = OrtBackend(proto.SerializeToString())(x)[0]
     assert fixed.shape == (rows, 7) and len(plain) > 8
     real = fixed[fixed[:, 0] >= 0]
     assert len(real) == min(rows, len(plain)) and np.all(np.diff(fixed[:, 5]) <= 0)
@@ -129,7 +129,7 @@ def test_torchscript_traced_frozen_with_metadata(model, tmp_path: Path) -> None:
     x = np.random.default_rng(3).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
     with torch.no_grad():
         ref = DeployModel(model)(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(load_runner(p)(x)[0], ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(load_backend(p)(x)[0], ref, rtol=1e-4, atol=1e-3)
 
 
 def _device_constants(module: torch.jit.ScriptModule) -> list[str]:
@@ -149,7 +149,7 @@ def test_torchscript_exported_on_cpu_runs_on_cuda(model, tmp_path: Path) -> None
     deploy, _ = prepare_model(model, get_target("10"))
     p = export_torchscript(deploy, tmp_path / "m.torchscript", IMGSZ)
     x = np.random.default_rng(4).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    np.testing.assert_allclose(load_runner(p, device="cuda:0")(x)[0], load_runner(p)(x)[0], rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(load_backend(p, device="cuda:0")(x)[0], load_backend(p)(x)[0], rtol=1e-3, atol=1e-2)
 
 
 def test_check_trt_lists_unsupported_nodes(model, tmp_path: Path) -> None:
@@ -197,8 +197,8 @@ def test_onnx_nms_defaults_keep_crowded_classes_at_old_opsets(model, opset: int,
     assert read_metadata(proto)["nms"] == {"conf": 0.25, "iou": 0.45, "max_det_per_class": 300}
     onnx.save(proto, tmp_path / "nms.onnx")
     x = np.random.default_rng(3).random((1, 3, 160, 160), dtype=np.float32)
-    dets = OrtRunner(tmp_path / "nms.onnx")(x)[0]
-    dec = torch.from_numpy(OrtRunner(p)(x)[0][0])
+    dets = OrtBackend(tmp_path / "nms.onnx")(x)[0]
+    dec = torch.from_numpy(OrtBackend(p)(x)[0][0])
     scores = dec[:, 5:] * dec[:, 4:5]
     i, c = (scores > 0.25).nonzero(as_tuple=True)
     boxes = torch.cat([dec[i, :2] - dec[i, 2:4] / 2, dec[i, :2] + dec[i, 2:4] / 2], 1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgeyolo.export.tensorrt_build import EngineOptions, profile_shapes
-from edgeyolo.export.trt_calibrator import BatchFeeder
+from edgeyolo.export.int8.trt_calibrator import BatchFeeder
 from edgeyolo.runtime.sidecar import check_compatible, read_sidecar, sidecar_path, write_sidecar
 from trt_standin import VERSIONS
 
@@ -262,7 +262,8 @@ def test_strongly_typed_build_refuses_what_it_would_build_in_fp32(tmp_path: Path
 
 
 def test_implicit_int8_cache_is_named_by_model_and_images(tmp_path: Path) -> None:
-    from edgeyolo.export.tensorrt_build import implicit_calibration_cache, trt_major
+    from edgeyolo.export.int8.calibration import implicit_calibration_cache
+    from edgeyolo.export.tensorrt_build import trt_major
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     a.write_bytes(b"model a")
     b.write_bytes(b"model b")
@@ -277,7 +278,7 @@ def test_calibration_cache_is_written_atomically(tmp_path: Path, monkeypatch) ->
     the rename leaves the previous cache and no temporary file, never a truncated cache TensorRT would trust."""
     import sys
 
-    from edgeyolo.export.trt_calibrator import make_calibrator
+    from edgeyolo.export.int8.trt_calibrator import make_calibrator
     pytest.importorskip("torch")
     monkeypatch.setitem(sys.modules, "tensorrt", _builder_trt("8.5.2.2", []))
     cache = tmp_path / "c.trtcache"

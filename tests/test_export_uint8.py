@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from edgeyolo.export.deploy import DeployModel
-from edgeyolo.export.formats import parse_formats
+from edgeyolo.formats import parse_formats
 from edgeyolo.export.onnx_export import export_onnx, read_metadata
 from edgeyolo.export.pipeline import ExportOptions, run_export
 from edgeyolo.models import build_model

@@ -20,7 +20,7 @@ SCANNED = ("edgeyolo", "export", "benchmarks", "train")
 # In the builder and calibrator, these local names always hold one TensorRT class (self.x too).
 TYPED = {"builder": "Builder", "config": "IBuilderConfig", "network": "INetworkDefinition", "parser": "OnnxParser",
          "profile": "IOptimizationProfile"}
-TYPED_FILES = ("export/tensorrt_build.py", "export/trt_calibrator.py")
+TYPED_FILES = ("export/tensorrt_build.py", "export/int8/trt_calibrator.py")
 _OPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq,
         ast.NotEq: operator.ne}
 

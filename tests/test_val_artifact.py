@@ -9,7 +9,7 @@ from runtime_helpers import export_tiny
 from edgeyolo.cli import cli
 from edgeyolo.data import DetectionDataset, build_dataloader
 from edgeyolo.export.evaluate import evaluate_map
-from edgeyolo.export.runtime import OrtRunner
+from edgeyolo.runtime.backends import OrtBackend
 from edgeyolo.models.checkpoint import load_model
 from edgeyolo.runtime.backends import load_backend
 from edgeyolo.train.validate import validate, validate_artifact
@@ -40,7 +40,7 @@ def test_artifact_matches_checkpoint_and_export_evaluator(weights, onnx_path, ov
     assert art.metrics.map > 0.3  # a trained model, so the comparison means something
     assert art.metrics.map == pytest.approx(ref.metrics.map, abs=2e-3)  # fused BN + ONNX Runtime vs eager
     assert art.metrics.map50 == pytest.approx(ref.metrics.map50, abs=2e-3)
-    independent = evaluate_map(OrtRunner(onnx_path), overfit_data, IMGSZ, len(ckpt["names"]))
+    independent = evaluate_map(OrtBackend(onnx_path), overfit_data, IMGSZ, len(ckpt["names"]))
     assert art.metrics.map == pytest.approx(independent.map50_95, abs=1e-6)
 
 

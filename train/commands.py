@@ -84,7 +84,7 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
     import torch
 
     from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
-    from edgeyolo.runtime.backends import SUFFIXES as ARTIFACT_SUFFIXES
+    from edgeyolo.formats import ARTIFACT_SUFFIXES
 
     from .trainer import _select_device
 

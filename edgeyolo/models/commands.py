@@ -52,9 +52,10 @@ def info(model_name: str | None, weights: str | None, nc: int | None, imgsz: int
 def _weights_info(path: Path, imgsz: int | None) -> str:
     """A checkpoint: header (classes, training, anchors, resumable) and the layer table; an
     exported model: what the runtime reads from it."""
-    from edgeyolo.runtime.backends import SUFFIXES, load_backend
+    from edgeyolo.formats import ARTIFACT_SUFFIXES
+    from edgeyolo.runtime.backends import load_backend
 
-    if path.name.lower().endswith(SUFFIXES):
+    if path.name.lower().endswith(ARTIFACT_SUFFIXES):
         return load_backend(path).info.describe()
     from .checkpoint import load_model
     from .summary import describe

@@ -1,9 +1,10 @@
 """Inference backends: numpy (B, 3, H, W) float32 in (or (B, H, W, 3) uint8 for an artifact whose
-``ModelInfo.input`` says so), list of numpy outputs out, plus the artifact's ``ModelInfo``. ``load_backend`` picks one by file name:
+``ModelInfo.input`` says so), list of numpy outputs out, plus the artifact's ``ModelInfo``. ``load_backend`` picks one by
+file name, through the format table (``edgeyolo.formats``):
 
 * ``.onnx``: ONNX Runtime (CUDA execution provider when asked for and installed);
 * ``.engine`` / ``.plan``: TensorRT through pycuda or cuda-python (``trt_backend``), sidecar checked first;
-* ``.torchscript``: torch.jit, only when torch happens to be installed.
+* ``.torchscript`` / ``.trt.ts``: torch.jit, only when torch (and torch-tensorrt) happen to be installed.
 
 Nothing here imports torch at module level; ``import edgeyolo.runtime.backends`` works on a
 machine that has only numpy, OpenCV and ONNX Runtime / TensorRT.
@@ -17,10 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .info import TORCHSCRIPT_METADATA, ModelInfo, decode_metadata, model_info
+from edgeyolo.formats import format_of
 
-ENGINE_SUFFIXES = (".engine", ".plan")
-SUFFIXES = (".onnx", ".torchscript", ".trt.ts", *ENGINE_SUFFIXES)
+from .info import TORCHSCRIPT_METADATA, ModelInfo, decode_metadata, model_info
 
 
 class Backend(Protocol):
@@ -112,25 +112,38 @@ class TorchScriptBackend(TorchModuleBackend):
                                else self.output_names, [rank] * n_out)
 
 
+def _load_onnx(path: Path, device: str, threads: int | None) -> OrtBackend:
+    b = OrtBackend(path, threads, device=device)
+    if b.info is None:
+        raise ValueError(f"{path}: no class names in the ONNX metadata (not an edgeyolo export?)")
+    return b
+
+
+def _load_engine(path: Path, device: str, threads: int | None) -> Any:
+    from .trt_backend import TrtBackend  # noqa: PLC0415
+    return TrtBackend(path)
+
+
+def _load_torchscript(path: Path, device: str, threads: int | None) -> TorchScriptBackend:
+    return TorchScriptBackend(path, device)
+
+
+def _load_torch_tensorrt(path: Path, device: str, threads: int | None) -> TorchScriptBackend:
+    try:
+        import torch_tensorrt  # noqa: F401, PLC0415  (registers the TensorRT ops the module calls)
+    except ImportError:
+        raise ValueError(f"{path}: a torch-tensorrt module needs torch_tensorrt installed") from None
+    return TorchScriptBackend(path, device)
+
+
+# Format.backend -> how it loads: (path, device, threads) -> a Backend
+LOADERS = {"onnxruntime": _load_onnx, "tensorrt": _load_engine, "torch.jit": _load_torchscript,
+           "torch_tensorrt": _load_torch_tensorrt}
+
+
 def load_backend(path: str | Path, device: str = "cpu", threads: int | None = None) -> Any:
     """The backend for the artifact at ``path``; one-line ValueError for a missing or unknown file."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        b = OrtBackend(path, threads, device=device)
-        if b.info is None:
-            raise ValueError(f"{path}: no class names in the ONNX metadata (not an edgeyolo export?)")
-        return b
-    if suffix in ENGINE_SUFFIXES:
-        from .trt_backend import TrtBackend  # noqa: PLC0415
-        return TrtBackend(path)
-    if suffix == ".torchscript" or path.name.endswith(".trt.ts"):
-        if path.name.endswith(".trt.ts"):
-            try:
-                import torch_tensorrt  # noqa: F401, PLC0415  (registers the TensorRT ops the module calls)
-            except ImportError:
-                raise ValueError(f"{path}: a torch-tensorrt module needs torch_tensorrt installed") from None
-        return TorchScriptBackend(path, device)
-    raise ValueError(f"{path}: unknown artifact type {suffix!r} (expected one of {', '.join(SUFFIXES)})")
+    return LOADERS[format_of(path).backend](path, device, threads)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeyolo.export.formats import FORMATS, check_options, check_requirements, format_of, parse_formats
+from edgeyolo.formats import FORMATS, check_options, check_requirements, format_of, parse_formats
 
 
 def test_parse_formats() -> None:
@@ -31,3 +31,17 @@ def test_requirements_and_suffixes() -> None:
     if not FORMATS["engine"].runnable_here():
         with pytest.raises(ValueError, match=r"--format engine needs .*pip install 'edgeyolo\[trt\]'"):
             check_requirements(parse_formats("engine"))
+
+
+def test_every_row_names_a_runtime_loader_and_an_export_writer() -> None:
+    """The table is data: the runtime and export resolve its names, so a typo would only show when
+    that format is loaded or written. The core itself imports no stage."""
+    from edgeyolo.export.writers import writer_of
+    from edgeyolo.formats import ARTIFACT_SUFFIXES, CHECKPOINT
+    from edgeyolo.runtime.backends import LOADERS
+    for f in FORMATS.values():
+        assert f.backend in LOADERS, f.name
+        assert callable(writer_of(f)) and f.writer.startswith("edgeyolo.export."), f.name
+        assert set(f.precisions) == {"fp32", "fp16", "int8"} and f.suffixes[0] == f.suffix
+        assert all(s in ARTIFACT_SUFFIXES and format_of(f"m{s}") is f for s in f.suffixes)
+    assert CHECKPOINT.name not in FORMATS and CHECKPOINT.why_not("int8") and not CHECKPOINT.writer

@@ -1,5 +1,5 @@
 """The implicit INT8 calibrator (IInt8EntropyCalibrator2 with a cache), for TensorRT 8.x only:
-TensorRT 10 deprecates implicit quantization in favour of Q/DQ ONNX (``quantize.py``), 11 removed it.
+TensorRT 10 deprecates implicit quantization in favour of Q/DQ ONNX (``qdq.py``), 11 removed it.
 
 ``BatchFeeder`` holds the batching logic (testable without TensorRT); ``make_calibrator`` wraps
 it in the TensorRT class, imported lazily.

@@ -1,6 +1,6 @@
-"""Backends shared by ``bench`` and ``detect``. Exported artifacts (ONNX, TensorRT engines,
-TorchScript) load through the deployed runtime, ``edgeyolo.runtime.load_backend``, so what is
-measured is what a device runs; a PyTorch checkpoint gets ``CheckpointBackend``, the DeployModel
+"""Backends as ``bench`` and ``detect`` use them. Exported artifacts (ONNX, TensorRT engines,
+TorchScript) load through the deployed runtime, ``edgeyolo.runtime.backends.load_backend``, so what
+is measured is what a device runs; a PyTorch checkpoint gets ``CheckpointBackend``, the DeployModel
 the exports are traced from, with the same ``info`` / call interface. Every backend computes the
 same decoded (B, N, 5 + nc) output and plugs into ``edgeyolo.runtime.Detector``.
 
@@ -10,13 +10,12 @@ TensorRT backend copies host<->device inside its call (said in the cell's notes)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from edgeyolo.runtime.backends import OrtBackend, TorchModuleBackend, TorchScriptBackend, load_backend
+from edgeyolo.runtime.backends import Backend, OrtBackend, TorchModuleBackend
 from edgeyolo.runtime.info import DECODED, ModelInfo
 
 
@@ -36,46 +35,30 @@ class CheckpointBackend(TorchModuleBackend):
                               "fp16" if half else "fp32")
 
 
-@dataclass
-class Loaded:
-    backend: Any  # numpy (B, 3, H, W) float32 0..1 -> [outputs as numpy], with ``.info`` (a ModelInfo)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.backend.info
-
-
-def load_checkpoint_runner(path: Path, device: str = "cpu", half: bool = False) -> Loaded:
-    return Loaded(CheckpointBackend(path, device, half))
-
-
-def load_artifact_runner(path: Path, device: str = "cpu", threads: int | None = None) -> Loaded:
-    """An exported artifact through the runtime (ONNX on the CUDA execution provider when
-    ``device`` is CUDA and onnxruntime-gpu is installed)."""
-    backend = load_backend(path, device, threads)
-    notes: list[str] = []
+def backend_notes(backend: Backend) -> list[str]:
+    """What the bench table says about how ``backend`` runs (which ONNX Runtime provider, where
+    TensorRT's copies are timed); nothing for torch backends."""
     if isinstance(backend, OrtBackend):
-        notes.append(f"onnxruntime {backend.providers[0]}")
-    elif not isinstance(backend, TorchScriptBackend):
-        notes.append("TensorRT runtime (pycuda): host<->device copies inside the timed call")
-    return Loaded(backend, notes)
+        return [f"onnxruntime {backend.providers[0]}"]
+    if isinstance(backend, TorchModuleBackend):
+        return []
+    return ["TensorRT runtime (pycuda): host<->device copies inside the timed call"]
 
 
-def model_only_call(runner: Any, x: np.ndarray) -> Callable[[], Any]:
+def model_only_call(backend: Backend, x: np.ndarray) -> Callable[[], Any]:
     """A no-argument callable running only the backend on ``x``, with the input already in place."""
-    if isinstance(runner, TorchModuleBackend):
-        torch = runner.torch
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(runner.device)
-        if runner.half:
+    if isinstance(backend, TorchModuleBackend):
+        torch = backend.torch
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(backend.device)
+        if backend.half:
             t = t.half()
-        module = runner.module
+        module = backend.module
 
         def call() -> Any:
             with torch.inference_mode():
                 return module(t)
         return call
-    if isinstance(runner, OrtBackend):
-        session, feed = runner.session, {runner.input: np.ascontiguousarray(x, dtype=np.float32)}
+    if isinstance(backend, OrtBackend):
+        session, feed = backend.session, {backend.input: np.ascontiguousarray(x, dtype=np.float32)}
         return lambda: session.run(None, feed)
-    return lambda: runner(x)
+    return lambda: backend(x)
