@@ -61,6 +61,14 @@ def test_option_refused_with_reason(weights: Path, capsys) -> None:
     assert "needs --format engine" in capsys.readouterr().err
 
 
+def test_calibration_choices_are_the_quantizer_s() -> None:
+    """The CLI names the methods itself so --help loads no onnx; they must stay export.quantize's."""
+    from edgeyolo.cli.export import CALIB_METHODS as offered
+    from edgeyolo.export.quantize import CALIB_METHODS
+
+    assert offered == CALIB_METHODS
+
+
 def test_check_trt(weights: Path, capsys) -> None:
     assert run(["export", "--weights", str(weights), "--imgsz", "64", "--check-trt", "--trt-target", "8.2"]) == 0
     assert "every node imports in TensorRT 8.2" in capsys.readouterr().out

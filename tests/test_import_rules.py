@@ -84,8 +84,8 @@ def test_walker_sees_every_package():
 
 
 def test_cli_imports_stages_lazily():
-    # The CLI module itself must not import a stage at module level...
-    assert _violations(("edgeyolo.cli",), STAGES) == []
+    # The command group itself imports no stage (each command module imports its stage when run)...
+    assert not any(i.startswith(STAGES) for i in _imports("edgeyolo.cli", ROOT / "edgeyolo" / "cli" / "__init__.py"))
     # ...and running a core command must not load any stage.
     code = ("import sys; from edgeyolo.cli import main\n"
             "try:\n    main(['info', '--model', 'yolov4s-mbv3s', '--imgsz', '64'])\nexcept SystemExit:\n    pass\n"
