@@ -1,7 +1,9 @@
 """``edgeyolo data``: check a dataset, convert COCO, generate the synthetic set, show samples.
 
 ``check`` also fits a model's anchors to the labels: this module composes the model configs and
-the data package, which itself knows no model. Bad input raises a one-line ``ValueError`` naming the file; ``edgeyolo.cli.main`` prints it as
+the data package, which itself knows no model.
+
+Bad input raises a one-line ``ValueError`` naming the file; ``edgeyolo.cli.main`` prints it as
 ``edgeyolo: error: ...`` and exits 1.
 """
 from __future__ import annotations

@@ -32,7 +32,6 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
 
     from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
     from edgeyolo.runtime.backends import SUFFIXES as ARTIFACT_SUFFIXES
-
     from edgeyolo.train.trainer import _select_device
 
     dev = _select_device(device, -1)
