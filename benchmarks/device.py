@@ -1,5 +1,6 @@
-"""The device record written with every bench run (SPEC section 6): CPU, GPU, library versions,
-load average, and on a Jetson the board, L4T/JetPack, power mode and clock lock.
+"""The device record written with every bench run, without which its latencies cannot be read:
+CPU, GPU, library versions, load average, and on a Jetson the board, L4T/JetPack, power mode and
+clock lock.
 
 Every file and command goes through a :class:`Readers` object, so tests pass recorded text and
 nothing here needs the real board.

@@ -1,5 +1,5 @@
-"""The timing core (SPEC section 6): warm-up, then timed iterations of a callable, each bracketed by
-a device synchronisation, and the statistics of the intervals.
+"""The timing core every latency in the tables comes from: warm-up, then timed iterations of a
+callable, each bracketed by a device synchronisation, and the statistics of the intervals.
 
 Pure by design: the clock, the synchronisation and the interval timer are arguments, so the
 statistics are tested with a fake clock, and the same loop times CPU backends (``perf_counter``,
@@ -117,7 +117,7 @@ def measure(fn: Callable[[], Any], warmup: int, iters: int, batch: int = 1, mode
     """Call ``fn`` ``warmup`` times untimed, then ``iters`` times timed by ``timer`` (default: the
     host ``clock`` without sync). ``on_start``/``on_stop`` bracket the timed loop only (power
     sampling, memory peaks). The loop body is two timer calls and a store into a preallocated
-    list; what that costs on a machine is measured by ``benchmarks/harness_overhead.py``."""
+    list; what that costs on a machine is measured by ``benchmarks/studies/harness_overhead.py``."""
     if warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {warmup}")
     if iters < 1:

@@ -1,6 +1,6 @@
-"""The committed CPU matrix (issue 6): the seven seed models at 320 in FP32 (PyTorch eager,
-TorchScript, ONNX Runtime) with random weights, plus INT8 (ONNX Q/DQ) for yolov4s-mbv3s and
-yolov4-mbv3s. With ``--trained PT`` (a yolov4s-mbv3s checkpoint) that model is benched from the
+"""The committed CPU matrix (the numbers in README.md and benchmarks/results/cpu/): the seven
+seed models at 320 in FP32 (PyTorch eager, TorchScript, ONNX Runtime) with random weights, plus
+INT8 (ONNX Q/DQ) for yolov4s-mbv3s and yolov4-mbv3s. With ``--trained PT`` (a yolov4s-mbv3s checkpoint) that model is benched from the
 checkpoint, with mAP on the synthetic val set, so the Pareto picture has real accuracy points, and
 its INT8 is ``export --int8 auto`` (entropy calibration on 512 images): the INT8 a user would ship.
 

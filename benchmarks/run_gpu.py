@@ -1,8 +1,9 @@
-"""The committed GPU matrix (issue 6): yolov4s-mbv3s (trained with ``--trained``, so it has an mAP)
-and the seven seed models at 320 and 640 on cuda:0: PyTorch eager and TorchScript in FP32 and FP16,
-ONNX in FP32 (onnxruntime-gpu), TensorRT engines in FP32/FP16 and, for the trained model, INT8.
-What the machine lacks (onnxruntime-gpu, TensorRT) stays in the table as a skipped row with the
-reason. Timing is CUDA events for the torch backends (SPEC section 6).
+"""The committed GPU matrix (what benchmarks/results/<gpu>/ holds): yolov4s-mbv3s (trained with
+``--trained``, so it has an mAP) and the seven seed models at 320 and 640 on cuda:0: PyTorch eager
+and TorchScript in FP32 and FP16, ONNX in FP32 (onnxruntime-gpu), TensorRT engines in FP32/FP16
+and, for the trained model, INT8. What the machine lacks (onnxruntime-gpu, TensorRT) stays in the
+table as a skipped row with the reason. Timing is CUDA events for the torch backends (the bench's
+latency protocol, benchmarks/README.md).
 
 On a GPU machine whose python3 has torch with CUDA, with no internet (the dependencies the torch
 backends need are the image's; nothing is downloaded):

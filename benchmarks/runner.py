@@ -1,7 +1,7 @@
 """``edgeyolo bench``'s run: build the matrix, export what is missing (cached), time each cell,
 measure memory, size and mAP, and write bench.csv / bench.json / bench.md / pareto.png.
 
-``commands.py`` only parses arguments into :class:`BenchOptions`.
+``edgeyolo.cli.bench`` only parses arguments into :class:`BenchOptions`.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class BenchOptions:
     threads: int | None = None
     nc: int = 4  # class count of --models' random-weights models
     measure_map: bool = True
-    map_images: int | None = None  # None = the whole split (SPEC section 6)
+    map_images: int | None = None  # None = the whole split, so runs compare on the same images
     calib_images: int = 128
     calib_method: str = "minmax"
     int8_mode: str = "on"  # "auto": export --int8 auto for trained weights (random ones have no mAP to protect)

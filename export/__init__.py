@@ -7,5 +7,5 @@ Modules: ``writers`` (one per format of ``edgeyolo.formats``, sharing a ``contex
 the ``--int8 auto`` search), ``images`` (verification and calibration images), ``tensorrt_build`` /
 ``trt_ops`` (TensorRT, lazily imported; engines get their JSON sidecar from
 ``edgeyolo.runtime.sidecar``), ``adapters`` (artifacts run through the deployed runtime's backends),
-``verify`` / ``evaluate`` (parity and the mAP gate), ``pipeline`` / ``commands`` / ``report``.
+``verify`` / ``evaluate`` (parity and the mAP gate), ``pipeline`` / ``report`` (the command line is ``edgeyolo.cli.export``).
 """

@@ -1,4 +1,4 @@
-"""The mAP gate's evaluator: any artifact's runner over a validation split, SPEC section 6
+"""The mAP gate's evaluator: any artifact's runner over a validation split, at edgeyolo val's
 settings (conf 0.001, NMS IoU 0.65, every image of the split), COCO-style mAP from
 ``edgeyolo.ops.metrics``. Independent of ``edgeyolo.train`` by design (export never imports it)."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The export run behind ``edgeyolo export``: prepare the graph, write each format, verify it
-against PyTorch, gate on mAP, write export.json. ``commands.py`` only parses arguments."""
+against PyTorch, gate on mAP, write export.json. ``edgeyolo.cli.export`` only parses arguments."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

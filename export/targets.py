@@ -1,4 +1,4 @@
-"""Deploy targets (SPEC section 5): the runtime an ONNX graph is prepared for, which opset it gets
+"""Deploy targets: the runtime an ONNX graph is prepared for, which opset it gets
 and which rewrites it needs. TensorRT versions, plus ``ort``: ONNX Runtime on a CPU."""
 from __future__ import annotations
 

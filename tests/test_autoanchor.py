@@ -129,7 +129,7 @@ def test_trainer_fits_anchors_and_resume_keeps_them(tiny_data, tmp_path, huge_an
         Trainer(train_config(tmp_path, tiny_data, model=huge_anchor_model, epochs=2, name="fit")).fit()
     monkeypatch.undo()
     first = read_checkpoint(tmp_path / "runs" / "fit" / "weights" / "last.pt")
-    from edgeyolo.models.commands import _weights_info
+    from edgeyolo.cli.info import _weights_info
     text = _weights_info(tmp_path / "runs" / "fit" / "weights" / "last.pt", None)
     assert f"training state: 1/2 epochs (resume: edgeyolo train --resume {tmp_path}/runs/fit/weights/last.pt)" in text
     fitted = first["model"]["head.anchors"]

@@ -1,4 +1,4 @@
-"""The backbone study (benchmarks/backbone_study.py): run states and resume, training time across a
+"""The backbone study (benchmarks/studies/backbone_study.py): run states and resume, training time across a
 resume, and one real end-to-end study of the tiny model (train, compare, bench, study.md), rerun
 without retraining."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from edgeyolo.bench.backbone_study import main, run_state, study_table, train_command, train_seconds
+from edgeyolo.bench.studies.backbone_study import main, run_state, study_table, train_command, train_seconds
 from edgeyolo.models.checkpoint import FORMAT, VERSION
 
 from conftest import NO_AUG

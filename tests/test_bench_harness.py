@@ -1,6 +1,6 @@
 """The bench timing core: statistics on a fake clock, sync placement, and what the harness itself
 adds to an interval (counted on an injected clock; its wall-clock cost is a benchmark:
-benchmarks/harness_overhead.py)."""
+benchmarks/studies/harness_overhead.py)."""
 from __future__ import annotations
 
 import mmap
@@ -104,7 +104,7 @@ class CostClock(FakeClock):
 def test_harness_adds_one_clock_read_per_interval():
     # With a no-op model, all an interval can hold is the harness itself: exactly one clock read
     # (the start read's cost) and nothing else. How long a read takes on a real machine, and so
-    # whether it stays under 1% of a 1 ms model, is measured by benchmarks/harness_overhead.py.
+    # whether it stays under 1% of a 1 ms model, is measured by benchmarks/studies/harness_overhead.py.
     clk = CostClock([0.0], read_s=1e-4)  # 0.1 ms: wall_s is kept to 0.1 ms
     st = measure(clk.step, warmup=100, iters=2000, clock=clk, timer=ClockTimer(clk))
     assert st.min_ms == st.max_ms == pytest.approx(0.1)

@@ -1,5 +1,12 @@
-"""Import rules: the core never imports a stage; export and bench never import train; the CLI
-imports stages lazily. Checked by walking every module's AST."""
+"""Import rules, checked by walking every module's AST (imports inside functions count too):
+
+- the core (models, ops, data, runtime) imports no stage and no command code;
+- data knows no model, and models know no runtime (the CLI composes them where a command needs both);
+- export and bench never import train;
+- the one-off studies live in benchmarks/studies/: they may drive any stage, and no library module
+  imports them;
+- listing the commands, a command's --help and a usage error load neither torch nor a stage.
+"""
 from __future__ import annotations
 
 import ast
@@ -12,7 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # source folder -> package name, as mapped in setup.cfg
 PACKAGES = {"edgeyolo": "edgeyolo", "train": "edgeyolo.train", "export": "edgeyolo.export", "benchmarks": "edgeyolo.bench"}
+CORE = ("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data", "edgeyolo.runtime")
 STAGES = ("edgeyolo.train", "edgeyolo.export", "edgeyolo.bench")
+CLI = "edgeyolo.cli"
+STUDIES = "edgeyolo.bench.studies"
 
 
 def _modules():
@@ -43,55 +53,86 @@ def _imports(name: str, path: Path) -> set[str]:
     return out
 
 
-def _is_benchmark_script(path: Path) -> bool:
-    """benchmarks/*.py run as ``python benchmarks/x.py`` (a ``__main__`` guard, imported by no
-    module) are entry points, like the CLI: they may drive any stage. The runner's library
-    modules may not."""
-    if path.parent != ROOT / "benchmarks" or "if __name__ == \"__main__\":" not in path.read_text():
-        return False
-    stem = path.stem
-    return not any(f"import {stem}" in p.read_text() or f".{stem} import" in p.read_text()
-                   for p in (ROOT / "benchmarks").glob("*.py") if p != path)
+def _within(name: str, packages: tuple[str, ...] | str) -> bool:
+    packages = (packages,) if isinstance(packages, str) else packages
+    return any(name == p or name.startswith(p + ".") for p in packages)
 
 
-def _violations(prefixes: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
-    bad = []
-    for name, path in _modules():
-        if name.startswith(prefixes) and not _is_benchmark_script(path):
-            for imp in _imports(name, path):
-                if imp.startswith(forbidden):
-                    bad.append(f"{name} imports {imp}")
-    return bad
+def _violations(importers: tuple[str, ...] | str, forbidden: tuple[str, ...] | str, exempt: str | None = None) -> list[str]:
+    return [f"{name} imports {imp}" for name, path in _modules()
+            if _within(name, importers) and not (exempt and _within(name, exempt))
+            for imp in sorted(_imports(name, path)) if _within(imp, forbidden)]
 
 
-def test_core_imports_no_stage():
-    assert _violations(("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data", "edgeyolo.runtime"), STAGES) == []
+def test_core_imports_no_stage_and_no_command():
+    assert _violations(CORE, (*STAGES, CLI)) == []
+
+
+def test_data_knows_no_model():
+    assert _violations("edgeyolo.data", "edgeyolo.models") == []
+
+
+def test_models_know_no_runtime():
+    assert _violations("edgeyolo.models", "edgeyolo.runtime") == []
 
 
 def test_export_and_bench_never_import_train():
-    assert _violations(("edgeyolo.export", "edgeyolo.bench"), ("edgeyolo.train",)) == []
+    assert _violations(("edgeyolo.export", "edgeyolo.bench"), "edgeyolo.train", exempt=STUDIES) == []
 
 
-def test_only_scripts_are_exempt():
-    assert _is_benchmark_script(ROOT / "benchmarks" / "train_throughput.py")
-    assert not _is_benchmark_script(ROOT / "benchmarks" / "__init__.py")
+def test_no_library_module_imports_a_study():
+    """The studies are entry points, like the CLI: what imports one is a study itself."""
+    assert _violations(("edgeyolo", *STAGES), STUDIES, exempt=STUDIES) == []
+
+
+def test_studies_are_the_folder_and_the_rules_see_them():
+    names = {n for n, _ in _modules()}
+    assert {f"{STUDIES}.backbone_study", f"{STUDIES}.train_throughput"} <= names
+    # a study's exemption is its folder: the same import from a library module is still caught
+    assert _violations(STUDIES, "edgeyolo.train") != []
 
 
 def test_walker_sees_every_package():
     names = {n for n, _ in _modules()}
-    assert {"edgeyolo.models.builder", "edgeyolo.cli", "edgeyolo.runtime.backends", "edgeyolo.train", "edgeyolo.export",
-            "edgeyolo.bench"} <= names
+    assert {"edgeyolo.models.builder", CLI, "edgeyolo.cli.train", "edgeyolo.runtime.backends", "edgeyolo.train",
+            "edgeyolo.export", "edgeyolo.bench", STUDIES} <= names
 
 
-def test_cli_imports_stages_lazily():
-    # The CLI module itself must not import a stage at module level...
-    assert _violations(("edgeyolo.cli",), STAGES) == []
-    # ...and running a core command must not load any stage.
-    code = ("import sys; from edgeyolo.cli import main\n"
-            "try:\n    main(['info', '--model', 'yolov4s-mbv3s', '--imgsz', '64'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('edgeyolo.train', 'edgeyolo.export', 'edgeyolo.bench'))))")
+def test_command_list_imports_no_command():
+    """The group lists the commands from its table: it imports no command module, nor a stage."""
+    assert not any(_within(i, (*STAGES, "torch")) or i.startswith("edgeyolo.cli.")
+                   for i in _imports(CLI, ROOT / "edgeyolo" / "cli" / "__init__.py"))
+
+
+def _loaded_after(args: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """Run the console script's entry point on ``args`` in a fresh interpreter; the modules it loaded
+    that start with one of ``prefixes``."""
+    code = ("import sys\nfrom edgeyolo.entry import main\n"
+            f"sys.argv = ['edgeyolo', *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    return eval(out.strip().splitlines()[-1])  # noqa: S307 - our own printed list
+
+
+COMMANDS = ("info", "data", "train", "val", "compare", "export", "bench", "detect")
+
+
+@pytest.mark.parametrize("args", [["--help"], *([c, "--help"] for c in COMMANDS), ["no-such-command"],
+                                  ["train", "--no-such-option"]], ids=" ".join)
+def test_help_and_usage_errors_load_no_torch(args):
+    """Each command defines its options with click and torch-free tables; the stage is imported when
+    it runs. (onnx and onnxruntime take as long to import, so they are held to the same rule.)"""
+    assert _loaded_after(args, ("torch", "onnx")) == []
+
+
+def test_command_list_loads_no_command():
+    assert _loaded_after(["--help"], (*STAGES, "edgeyolo.cli.", "edgeyolo.models")) == []
+
+
+def test_core_command_loads_no_stage():
+    loaded = _loaded_after(["info", "--model", "yolov4s-mbv3s", "--imgsz", "64"], STAGES)
+    assert loaded == []
 
 
 TORCH_FREE = ["edgeyolo.ops.nms_numpy", "edgeyolo.ops.boxes", "edgeyolo.data.letterbox",

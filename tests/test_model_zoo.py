@@ -12,7 +12,7 @@ from edgeyolo.cli import cli
 from edgeyolo.models import build_model, model_names
 from edgeyolo.models.summary import count_params
 
-# SPEC section 2 and 3: (parameter tensors, parameters) with nc = 4, as the seeds print them.
+# The seed repositories' model sizes: (parameter tensors, parameters) with nc = 4, as the seeds print them.
 SEED_FIGURES = {
     "yolov4-l": (334, 52_515_505, "5.25155e+07"),
     "yolov4-mbv2": (294, 28_270_161, "2.82702e+07"),

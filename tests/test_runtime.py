@@ -178,7 +178,7 @@ def test_metadata_drives_layout_and_errors(onnx_models, tmp_path):
 def test_runtime_map_matches_edgeyolo_val(trained, onnx_models, overfit_data, tmp_path):
     """The runtime on the ONNX export, scored against the labels, equals `edgeyolo val --no-rect`
     (square letterbox: what a fixed-input export sees) on the checkpoint within 0.1 mAP point
-    (SPEC val settings: conf 0.001, IoU 0.65, 300 detections)."""
+    (edgeyolo val's settings: conf 0.001, IoU 0.65, 300 detections)."""
     json_path = tmp_path / "val.json"
     r = CliRunner().invoke(cli, ["val", "--weights", str(trained), "--data", str(overfit_data), "--split", "train",
                                  "--imgsz", "96", "--batch", "16", "--workers", "0", "--no-rect", "--save-json", str(json_path)])

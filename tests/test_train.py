@@ -78,7 +78,7 @@ def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
 
 
 def test_early_stop_is_saved_and_not_resumed(tiny_data, tmp_path, monkeypatch):
-    from edgeyolo.bench.backbone_study import run_state
+    from edgeyolo.bench.studies.backbone_study import run_state
     from edgeyolo.train.validate import ValResult
     monkeypatch.setattr(ValResult, "fitness", property(lambda self: 0.5))  # never improves after the first
     run = Trainer(_cfg(tmp_path, tiny_data, epochs=5, patience=1, name="flat")).fit()

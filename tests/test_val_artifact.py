@@ -78,13 +78,13 @@ def test_val_batch_of_a_dynamic_engine_and_save_json_path(monkeypatch, tmp_path,
     import types
 
     from edgeyolo.cli import main
+    from edgeyolo.cli import val as val_command
     from edgeyolo.runtime.info import ModelInfo
-    from edgeyolo.train import commands
 
     info = ModelInfo("m.engine", "engine", ["a"], 64, batch=None, max_batch=4)
     monkeypatch.setattr("edgeyolo.runtime.backends.load_backend", lambda path, device: types.SimpleNamespace(info=info))
-    assert commands._artifact_for_val("m.engine", "cpu", None, 32, False)[3] == 4
-    assert commands._artifact_for_val("m.engine", "cpu", None, 2, False)[3] == 2
+    assert val_command._artifact_for_val("m.engine", "cpu", None, 32, False)[3] == 4
+    assert val_command._artifact_for_val("m.engine", "cpu", None, 2, False)[3] == 2
     (tmp_path / "afile").write_text("x")
     with pytest.raises(SystemExit):
         main(["val", "--weights", str(tmp_path / "missing.pt"), "--save-json", str(tmp_path / "afile" / "d.json"),

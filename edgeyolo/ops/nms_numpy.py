@@ -65,7 +65,7 @@ def batched_nms_numpy(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, i
 
     ``auto`` uses OpenCV's C++ NMS for up to ``CV2_MAX_BOXES`` candidates and the numpy loop with
     its early stop above that: OpenCV has no such stop and took 4.6 s (numpy: 0.17 s) on the 30,000
-    candidates of a conf-0.001 evaluation (benchmarks/runtime_overhead.py)."""
+    candidates of a conf-0.001 evaluation (benchmarks/studies/runtime_overhead.py)."""
     if boxes.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     use_cv2 = backend == "cv2" or (backend == "auto" and boxes.shape[0] <= CV2_MAX_BOXES and _has_cv2_batched())

@@ -11,7 +11,7 @@ are skipped with the reason. Ultralytics is never a dependency of edgeyolo.
 Writes ``<out>/real_data.{md,json}`` and ``<out>/real_data.png`` (validation mAP@0.5:0.95 against
 wall time, one panel a set).
 
-    python benchmarks/real_data.py --sets craters,nuclei --epochs 60 --peer-python /path/to/venv/bin/python
+    python benchmarks/studies/real_data.py --sets craters,nuclei --epochs 60 --peer-python /path/to/venv/bin/python
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from edgeyolo.bench.device import device_name, device_record
-from edgeyolo.bench.real_report import write_report
+from edgeyolo.bench.studies import RESULTS
+from edgeyolo.bench.studies.real_report import write_report
 from edgeyolo.data.real import build_real_dataset
 from edgeyolo.data.synthetic import cache_dir
 
@@ -96,7 +97,7 @@ def main() -> None:
     ap.add_argument("--work", default=str(cache_dir() / "real-bench"), help="datasets and runs")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results/<host>)")
     args = ap.parse_args()
-    out = Path(args.out or Path(__file__).parent / "results" / "cpu")
+    out = Path(args.out or RESULTS / "cpu")
     work = Path(args.work)
     record = device_record(threads=args.threads)
     report = {"device": device_name(record), "record": record, "load_avg_start": os.getloadavg()[0],

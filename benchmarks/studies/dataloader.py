@@ -6,7 +6,7 @@ on the built-in synthetic set at 640 and 320 px, and one forward+backward of the
 size as the training-step proxy; reports data time per batch / step time, and a profile of one
 process's loading to say what dominates. Writes ``benchmarks/results/<device>/dataloader.{json,md}``.
 
-    python benchmarks/dataloader.py [--batch 16] [--workers 2] [--batches 12] [--steps 1]
+    python benchmarks/studies/dataloader.py [--batch 16] [--workers 2] [--batches 12] [--steps 1]
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import RESULTS
 from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
 from edgeyolo.models import build_model
 
@@ -85,7 +86,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1, help="timed training steps per image size")
     ap.add_argument("--sizes", type=int, nargs="+", default=[640, 320])
     ap.add_argument("--device-name", default="cpu", help="results subfolder")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
     data = synthetic_data_yaml()
@@ -126,7 +127,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Training loader on the synthetic set, {result['augment']}; batch {result['batch']}, "
         f"{result['workers']} workers; {m['cpus']} CPUs ({m['processor']}), torch {m['torch']}, OpenCV {m['opencv']}. "
         f"Training-step proxy: forward+backward of `{result['model']}` (nc=4, train mode) on a batch of the same "
-        "size. Produced by `python benchmarks/dataloader.py`.",
+        "size. Produced by `python benchmarks/studies/dataloader.py`.",
         "",
         "| imgsz | images/s | data s/batch | train step s | data / step | 1-process ms/img | top cost |",
         "|---|---|---|---|---|---|---|",

@@ -5,7 +5,7 @@ whether it did. Run once with YOLOv5's BatchNorm momentum (0.03) and once with t
 recipe's (0.1): the first fits the tiles (its training loss falls as far) but validates near zero,
 because its running statistics lag the weights. Writes ``<out>/real_overfit.{md,json}``.
 
-    python benchmarks/real_overfit.py [--epochs 150]
+    python benchmarks/studies/real_overfit.py [--epochs 150]
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import yaml
 from torch import nn
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import RESULTS
 from edgeyolo.data.real import build_real_dataset
 from edgeyolo.data.synthetic import cache_dir
 from edgeyolo.train.trainer import Trainer, TrainConfig
@@ -64,14 +65,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--work", default=str(cache_dir() / "real-overfit"))
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "cpu-amd-epyc"))
+    ap.add_argument("--out", default=str(RESULTS / "cpu-amd-epyc"))
     args = ap.parse_args()
     work = Path(args.work)
     data = four_tiles(work)
     rows = [run(data, m, args.epochs, work) for m in (0.03, 0.1)]
     lines = ["# Overfit check: four real crater tiles, no augmentation, scored on themselves", "",
              f"yolov4s-mbv3s from scratch, {args.epochs} epochs at 320, batch 4, the short-run recipe (AdamW); only "
-             "BatchNorm's momentum differs. Produced by `python benchmarks/real_overfit.py`.", "",
+             "BatchNorm's momentum differs. Produced by `python benchmarks/studies/real_overfit.py`.", "",
              "| BatchNorm momentum | train box loss | train obj loss | mAP@0.5 | mAP@0.5:0.95 |", "|---|---|---|---|---|"]
     lines += [f"| {r['bn_momentum']:g} | {r['train_box_loss']:.4f} | {r['train_obj_loss']:.4f} | {r['map50']:.3f} | "
               f"{r['map']:.3f} |" for r in rows]

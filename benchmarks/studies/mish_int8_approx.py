@@ -1,4 +1,5 @@
-"""What an int8-friendly Mish would cost in accuracy, before any quantization (issue 5).
+"""What an int8-friendly Mish would cost in accuracy, before any quantization: whether INT8 on
+ONNX Runtime could run the Mish models' activations in int8 at all.
 
 ONNX Runtime's CPU op set has no int8 Mish and no lookup-table op; its only int8 transcendental is
 QLinearSigmoid. The one Mish that could run in int8 there is x * sigmoid(a x + b) (QLinearSigmoid,
@@ -7,7 +8,7 @@ to Mish (least max error over [-8, 10]) and measures the FP32 mAP of the trained
 Mish replaced by that form: if the swap alone loses more than INT8's 1.0-point gate, the int8 path
 is closed whatever the quantizer does. Writes JSON and prints one line.
 
-    python benchmarks/mish_int8_approx.py --weights best.pt --data data.yaml --out DIR [--imgsz 320]
+    python benchmarks/studies/mish_int8_approx.py --weights best.pt --data data.yaml --out DIR [--imgsz 320]
 """
 from __future__ import annotations
 

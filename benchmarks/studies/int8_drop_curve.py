@@ -5,7 +5,7 @@ searching for the fewest k whose measured mAP drop passes the gate. This script 
 for every k in a range, in the same ranking, so the shape of that curve (and how noisy it is on a
 small validation set) can be seen rather than guessed. Writes JSON and a PNG.
 
-    python benchmarks/int8_drop_curve.py --weights best.pt --data data.yaml [--target ort]
+    python benchmarks/studies/int8_drop_curve.py --weights best.pt --data data.yaml [--target ort]
         [--imgsz 320] [--calib-images 512] [--calib-method entropy] [--ks 0-20,24,32] [--out DIR]
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from edgeyolo.atomic import atomic_path, atomic_write_text
+from edgeyolo.bench.studies import RESULTS
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.int8.calibration import calibration_batches, calibration_cache_path
 from edgeyolo.export.int8.qdq import quantize_qdq
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--calib-images", type=int, default=512)
     ap.add_argument("--calib-method", default="entropy", choices=["entropy", "minmax", "percentile"])
     ap.add_argument("--ks", default="0-20,24,32")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cpu" / "int8_auto")
+    ap.add_argument("--out", type=Path, default=RESULTS / "cpu" / "int8_auto")
     a = ap.parse_args()
     runtime = get_target(a.target).runtime
     with tempfile.TemporaryDirectory() as tmp:

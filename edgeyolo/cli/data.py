@@ -1,16 +1,22 @@
 """``edgeyolo data``: check a dataset, convert COCO, generate the synthetic set, show samples.
 
+``check`` also fits a model's anchors to the labels: this module composes the model configs and
+the data package, which itself knows no model.
+
 Bad input raises a one-line ``ValueError`` naming the file; ``edgeyolo.cli.main`` prints it as
 ``edgeyolo: error: ...`` and exits 1.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .config import SPLITS, load_data_config
-from .scan import SplitScan, scan_split
+from edgeyolo.data.config import SPLITS
+
+if TYPE_CHECKING:
+    from edgeyolo.data.scan import SplitScan
 
 
 @click.group()
@@ -30,6 +36,9 @@ def check(data_yaml: str, no_cache: bool, model: str, imgsz: int, anchor_t: floa
     well the model's anchors fit the training boxes at --imgsz.
 
     Exits non-zero when a split has no usable image."""
+    from edgeyolo.data.config import load_data_config
+    from edgeyolo.data.scan import scan_split
+
     cfg = load_data_config(data_yaml)
     scans = [scan_split(cfg, s, use_cache=not no_cache, log=False) for s in SPLITS if cfg.sources(s)]
     for scan in scans:
@@ -79,7 +88,7 @@ def _anchor_fit_line(train: SplitScan, model: str, imgsz: int, thr: float) -> st
 @click.option("--split", default=None, help="Split folder name (default from the JSON name, e.g. val2017).")
 def coco(ann: str, images: str, out: str, classes: str, drop_empty: bool, mode: str, split: str | None) -> None:
     """Write a YOLO-format subset of a COCO annotation file, and its data YAML."""
-    from .coco import convert_coco
+    from edgeyolo.data.coco import convert_coco
 
     r = convert_coco(ann, images, out, classes, keep_empty=not drop_empty, mode=mode, split=split)
     click.echo(f"{r.split}: {r.images} images ({r.empty} without objects), {r.boxes} boxes; skipped "
@@ -99,7 +108,7 @@ def coco(ann: str, images: str, out: str, classes: str, drop_empty: bool, mode: 
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int, force: bool) -> None:
     """Generate the deterministic synthetic detection set (motorcycle, car, bus, truck)."""
-    from .synthetic import generate_synthetic
+    from edgeyolo.data.synthetic import generate_synthetic
 
     click.echo(f"wrote {generate_synthetic(out, n_train, n_val, imgsz, seed, force=force)}")
 
@@ -116,9 +125,10 @@ def synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int, force: bool
               help="PNG to write (default runs/data/<split>[_augment].png).")
 def show(data_yaml: str | None, split: str, augment: bool, imgsz: int, num: int, seed: int, out: str | None) -> None:
     """Write a PNG grid of images with their boxes and class names."""
-    from .dataset import DetectionDataset
-    from .show import plot_samples
-    from .synthetic import synthetic_data_yaml
+    from edgeyolo.data.config import load_data_config
+    from edgeyolo.data.dataset import DetectionDataset
+    from edgeyolo.data.show import plot_samples
+    from edgeyolo.data.synthetic import synthetic_data_yaml
 
     cfg = load_data_config(data_yaml or synthetic_data_yaml())
     if not cfg.sources(split):
@@ -145,6 +155,6 @@ def real(name: str, out: str, tile: int | None, overlap: float | None, val_fract
 
     NAME is one of: craters (Mars, pycda), buildings (aerial, solaris), nuclei (microscopy, stardist),
     nuclei-ngio (microscopy, ngio), cars-smoke (5 cars, sahi: a smoke test)."""
-    from .real import build_real_dataset
+    from edgeyolo.data.real import build_real_dataset
 
     click.echo(build_real_dataset(name, out, tile, overlap, val_fraction, archive, force).summary())

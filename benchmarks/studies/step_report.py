@@ -29,7 +29,7 @@ def write_step_report(record: dict[str, Any], out: Path) -> str:
              f"images with 14 boxes each (no data loading); median of {s['rounds']} interleaved rounds of {s['steps']} "
              f"steps after {s['warmup']} warm-up; load average {record['load_avg'][0]:.2f} at start, "
              f"{record['load_avg'][1]:.2f} at end. GFLOPs: one 1-image forward, counted by torch.utils.flop_counter "
-             "for both. Produced by `python benchmarks/train_step_compare.py`.", "",
+             "for both. Produced by `python benchmarks/studies/train_step_compare.py`.", "",
              "| model | GFLOPs | s/step | images/s | images/s per GFLOP | step range (s) |", "|---|---|---|---|---|---|"]
     for label, runs in record["runs"].items():
         m = summarise(runs, s["batch"])

@@ -7,7 +7,7 @@ and the variants that could speed it up (channels-last memory format).
 Each cell runs in its own process: the peer in ``--peer-python`` (skipped with the reason where
 Ultralytics is not importable). Writes ``<out>/train_throughput.{md,json}``.
 
-    python benchmarks/train_step_compare.py --peer-python /path/to/venv/bin/python [--rounds 3]
+    python benchmarks/studies/train_step_compare.py --peer-python /path/to/venv/bin/python [--rounds 3]
 """
 from __future__ import annotations
 
@@ -152,12 +152,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--peer-python", default=sys.executable)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "cpu-amd-epyc"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "cpu-amd-epyc"))
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    from edgeyolo.bench.step_report import write_step_report
+    from edgeyolo.bench.studies.step_report import write_step_report
     peer_ok = subprocess.run([args.peer_python, "-c", "import ultralytics"], capture_output=True).returncode == 0
     cells = {f"{args.model}": (sys.executable, args.model, False), f"{args.model} channels-last":
              (sys.executable, args.model, True)}

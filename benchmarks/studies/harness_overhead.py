@@ -5,7 +5,7 @@ within 1% of 2 ms for the third. These are wall-clock figures, so they are measu
 load average beside them, not asserted in the tests: ``tests/test_bench_harness.py`` checks the
 same loop's arithmetic on an injected clock.
 
-    python benchmarks/harness_overhead.py [--repeats 5] [--out benchmarks/results/cpu]
+    python benchmarks/studies/harness_overhead.py [--repeats 5] [--out benchmarks/results/cpu]
 """
 from __future__ import annotations
 

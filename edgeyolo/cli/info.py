@@ -22,9 +22,9 @@ import click
 def info(model_name: str | None, weights: str | None, nc: int | None, imgsz: int | None, backbone_weights: str | None,
          list_models: bool) -> None:
     """Print a model's layer table, part breakdown and summary (or a checkpoint's / artifact's contents)."""
-    from .builder import build_model
-    from .summary import count_params, describe, part_stats
-    from .zoo import model_names
+    from edgeyolo.models.builder import build_model
+    from edgeyolo.models.summary import count_params, describe, part_stats
+    from edgeyolo.models.zoo import model_names
 
     if weights:
         if model_name or nc or backbone_weights or list_models:
@@ -42,7 +42,7 @@ def info(model_name: str | None, weights: str | None, nc: int | None, imgsz: int
     # Without weights to load, a meta-device model gives the same table and counts, instantly.
     model = build_model(model_name, nc=nc, device=None if backbone_weights else "meta")
     if backbone_weights:
-        from .pretrained import load_backbone_weights
+        from edgeyolo.models.pretrained import load_backbone_weights
 
         n = load_backbone_weights(model, backbone_weights)
         click.echo(f"loaded {n} tensors from {backbone_weights} into the {model.cfg['name']} backbone")
@@ -57,8 +57,8 @@ def _weights_info(path: Path, imgsz: int | None) -> str:
 
     if path.name.lower().endswith(ARTIFACT_SUFFIXES):
         return load_backend(path).info.describe()
-    from .checkpoint import load_model
-    from .summary import describe
+    from edgeyolo.models.checkpoint import load_model
+    from edgeyolo.models.summary import describe
 
     model, ckpt = load_model(path)
     meta: dict[str, Any] = ckpt["meta"]

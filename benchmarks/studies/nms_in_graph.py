@@ -9,7 +9,7 @@ in-graph side is timed as the runtime pays for it: the NMS tail alone in an ONNX
 rows. The detections of both sides are compared. A GPU's INMSLayer is not measured here (no
 TensorRT on this machine): this says what the CPU path costs, which is where a Jetson's host NMS runs.
 
-    python benchmarks/nms_in_graph.py [--iters 30] [--out benchmarks/results/cpu]
+    python benchmarks/studies/nms_in_graph.py [--iters 30] [--out benchmarks/results/cpu]
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeyolo.atomic import atomic_write_text
-from edgeyolo.bench.runtime_overhead import hundred_detections
+from edgeyolo.bench.studies.runtime_overhead import hundred_detections
 from edgeyolo.ops.nms_numpy import non_max_suppression_numpy
 from edgeyolo.runtime.info import ModelInfo
 from edgeyolo.runtime.latency import time_calls
@@ -75,7 +75,7 @@ def run(iters: int, warmup: int, threads: int | None, anchors: int = N_ANCHORS) 
 
 
 def markdown(r: dict, machine: str) -> str:
-    lines = [f"# In-graph NMS vs host NMS (CPU, ONNX Runtime)\n\n{machine}; `python benchmarks/nms_in_graph.py`. "
+    lines = [f"# In-graph NMS vs host NMS (CPU, ONNX Runtime)\n\n{machine}; `python benchmarks/studies/nms_in_graph.py`. "
              f"Decoded (1, {r['anchors']}, {5 + r['nc']}) input, {r['threads']} threads; p50 ms (mean).\n",
              "| setting | host NMS | in-graph NonMaxSuppression | in-graph, fixed 300 rows | detections host / in-graph / fixed | same boxes |",
              "|---|---|---|---|---|---|"]

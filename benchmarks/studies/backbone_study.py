@@ -2,7 +2,7 @@
 training curves (the seeds' figure), and bench accuracy against latency of the trained models, so
 the Pareto picture has a real mAP for every backbone instead of random-weight latency rows.
 
-    python -m edgeyolo.bench.backbone_study [--models yolov4s-mbv2,...] [--epochs 10] [--imgsz 160] \\
+    python -m edgeyolo.bench.studies.backbone_study [--models yolov4s-mbv2,...] [--epochs 10] [--imgsz 160] \\
         [--data data.yaml] [--runs runs/backbones] [--out benchmarks/results/<device>/backbones]
 
 Each model trains through ``edgeyolo train`` in its own process (``RUNS/<model>``); a finished run
@@ -28,9 +28,9 @@ from edgeyolo.models import model_names
 from edgeyolo.models.checkpoint import read_checkpoint
 from edgeyolo.ops.plots import read_results_csv
 
-from .matrix import BENCH_FORMATS, Machine, Source, build_matrix, parse_list, parse_sizes
-from .results import median_of_passes, timed_by_cell
-from .runner import BenchOptions, run_bench, write_outputs
+from edgeyolo.bench.matrix import BENCH_FORMATS, Machine, Source, build_matrix, parse_list, parse_sizes
+from edgeyolo.bench.results import median_of_passes, timed_by_cell
+from edgeyolo.bench.runner import BenchOptions, run_bench, write_outputs
 
 STUDY_MODELS = ("yolov4s-cspdarknet", "yolov4s-mbv2", "yolov4s-mbv3s", "yolov4s-mbv3l",
                 "yolov4s-r50", "yolov4s-rx50", "yolov4s-ser50")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     o = BenchOptions(formats=formats, sizes=sizes, device=a.device, warmup=a.warmup, iters=a.iters,
                      threads=a.threads, data=Path(a.data) if a.data else None, calib_images=512,
                      calib_method="entropy", int8_mode="auto" if a.int8 == "auto" else "on", out=a.out, cache_dir=a.cache_dir,
-                     command="python -m edgeyolo.bench.backbone_study " + " ".join(sys.argv[1:] if argv is None else argv))
+                     command="python -m edgeyolo.bench.studies.backbone_study " + " ".join(sys.argv[1:] if argv is None else argv))
     sources = [Source(m, "checkpoint", run / "weights" / "best.pt") for m, run in runs.items()]
     machine = Machine.here()
     cells = build_matrix(sources, formats, ["fp32"], sizes, 1, machine, a.device)

@@ -1,5 +1,5 @@
-"""``edgeyolo bench`` and ``edgeyolo detect``: argument parsing only; the work is in
-``runner.run_bench`` and ``detect.run_detect``."""
+"""``edgeyolo bench``: argument parsing only; the work is in ``edgeyolo.bench.runner.run_bench``
+(``choose`` and ``results`` for ``--choose`` and ``--compare``)."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
+from edgeyolo.bench.matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
 
 
 @click.command("bench")
@@ -27,7 +27,7 @@ from .matrix import BENCH_FORMATS, PRECISIONS, parse_list, parse_sizes
 @click.option("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime (default: all)")
 @click.option("--nc", default=4, show_default=True, type=int, help="classes of --models' random-weights models")
 @click.option("--map/--no-map", "measure_map", default=True, show_default=True, help="mAP of trained weights on --data")
-@click.option("--map-images", type=int, default=None, help="cap the val images for mAP (default: all, SPEC 6)")
+@click.option("--map-images", type=int, default=None, help="cap the val images for mAP (default: all, so runs compare on the same images)")
 @click.option("--calib-images", default=128, show_default=True, type=int, help="INT8 calibration images")
 @click.option("--calib-method", default="minmax", show_default=True, type=click.Choice(["minmax", "entropy", "percentile"]))
 @click.option("--int8", "int8_mode", default="on", show_default=True, type=click.Choice(["on", "auto"]),
@@ -50,21 +50,21 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
           choose_json, compare) -> None:
     """Latency, throughput, memory, size and mAP per (model, format, precision, size); a table,
     bench.csv/json and pareto.png under runs/bench/NAME, and which cell to ship."""
-    from .choose import fastest_above, within_budget  # noqa: PLC0415 - validates before a long run
+    from edgeyolo.bench.choose import fastest_above, within_budget  # noqa: PLC0415 - validates before a long run
     if budget_ms is not None:
         within_budget([], budget_ms)
     if min_map is not None:
         fastest_above([], min_map)
     if choose_json:
-        from .choose import ship_section  # noqa: PLC0415
-        from .results import read_json  # noqa: PLC0415
+        from edgeyolo.bench.choose import ship_section  # noqa: PLC0415
+        from edgeyolo.bench.results import read_json  # noqa: PLC0415
         section = ship_section(read_json(choose_json)["cells"], budget_ms, min_map)
         if not section:
             raise ValueError(f"{choose_json}: no cell has both a latency and an mAP (random weights?): nothing to choose")
         click.echo(section.rstrip())
         return
     if compare:
-        from .results import compare_table, read_json  # noqa: PLC0415
+        from edgeyolo.bench.results import compare_table, read_json  # noqa: PLC0415
         a, b = (read_json(p) for p in compare)
         table = compare_table(a, b, str(compare[0]), str(compare[1]))
         click.echo(table)
@@ -72,7 +72,7 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
             from edgeyolo.atomic import atomic_write_text  # noqa: PLC0415
             click.echo(f"written: {atomic_write_text(Path(out) / 'compare.md', table)}")
         return
-    from .runner import BenchOptions, run_bench  # noqa: PLC0415
+    from edgeyolo.bench.runner import BenchOptions, run_bench  # noqa: PLC0415
     if map_images is not None and map_images < 1:
         raise ValueError(f"--map-images must be >= 1, got {map_images}")
     if threads is not None and threads < 1:
@@ -87,22 +87,3 @@ def bench(weights, models, formats, precisions, imgsz, batch, device, data, warm
     res = run_bench(o)
     click.echo(res["markdown"])
     click.echo(f"results: {res['dir']}/bench.csv, bench.json, bench.md, pareto.png")
-
-
-@click.command("detect")
-@click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="checkpoint (.pt) or artifact (.onnx, .torchscript, .engine)")
-@click.option("--source", required=True, type=click.Path(path_type=Path), help="image, folder of images, or video")
-@click.option("--conf", default=0.25, show_default=True, type=float)
-@click.option("--iou", default=0.45, show_default=True, type=float)
-@click.option("--imgsz", default=None, type=int, help="default: the artifact's size, 640 for checkpoints")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--save-dir", default=Path("runs/detect/exp"), show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--save-txt", is_flag=True, help="YOLO txt per image (cls cx cy w h conf, normalised)")
-@click.option("--save-json", is_flag=True, help="detections.json with every box")
-@click.option("--nosave", is_flag=True, help="do not write the drawn images/videos")
-def detect(weights, source, conf, iou, imgsz, device, save_dir, save_txt, save_json, nosave) -> None:
-    """Boxes drawn and saved, with the same runtime backends as bench."""
-    from .detect import DetectOptions, run_detect  # noqa: PLC0415
-    run_detect(DetectOptions(weights, source, conf, iou, imgsz, device, save_dir, save_txt, save_json, not nosave),
-               log=click.echo)

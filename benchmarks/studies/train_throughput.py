@@ -6,7 +6,7 @@ synthetic set's 800 training images) and every seed model at 320 px. A script, n
 bench runner: it imports the training stage. Writes
 ``benchmarks/results/<device>/train_throughput.{json,md}``.
 
-    python benchmarks/train_throughput.py [--steps 6] [--seed-batch 8] [--skip-seeds]
+    python benchmarks/studies/train_throughput.py [--steps 6] [--seed-batch 8] [--skip-seeds]
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import RESULTS
 from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
 from edgeyolo.models import SEED_MODELS, build_model
 from edgeyolo.train.ema import ModelEMA
@@ -74,7 +75,7 @@ def main() -> None:
     ap.add_argument("--seed-batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-seeds", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "cpu"))
+    ap.add_argument("--out", default=str(RESULTS / "cpu"))
     args = ap.parse_args()
     rows = [measure("yolov4s-mbv3s", 160, 16, args.steps, args.workers)]
     print(rows[-1], flush=True)
@@ -91,7 +92,7 @@ def main() -> None:
     lines = ["# Training throughput, CPU", "",
              f"{record['cpus']} CPUs, torch {record['torch']} ({record['threads']} threads), {record['date']}; "
              f"load average at the end {tuple(round(x, 2) for x in record['loadavg_end'])}. AdamW, EMA, "
-             "mosaic augmentation, images cached in RAM. Produced by `python benchmarks/train_throughput.py`.", "",
+             "mosaic augmentation, images cached in RAM. Produced by `python benchmarks/studies/train_throughput.py`.", "",
              "| model | imgsz | batch | images/s | s/step | s/epoch (800 images) | data | forward+loss | backward | optimizer+EMA |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

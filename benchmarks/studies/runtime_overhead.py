@@ -1,5 +1,5 @@
-"""Runtime pre/post-processing cost against inference (issue 7, Performance): for yolov4s-mbv3s at
-640 on this CPU, pre-processing (letterbox + BGR->RGB + scale + NCHW of a camera frame) and
+"""Runtime pre/post-processing cost against inference, so a deployment's time goes to the model:
+for yolov4s-mbv3s at 640 on this CPU, pre-processing (letterbox + BGR->RGB + scale + NCHW of a camera frame) and
 post-processing (NMS of a decoded (1, 25200, 9) output that keeps 100 detections, boxes mapped
 back to the frame) must stay under 10% of ONNX Runtime's inference time.
 
@@ -12,7 +12,7 @@ The same model is also exported with ``--uint8-input`` (BGR->RGB, /255 and NCHW 
 pre-processing is the letterbox alone. Float and uint8 pre-processing and inference are timed in
 alternating blocks, so a change of machine load during the run hits both alike.
 
-    python benchmarks/runtime_overhead.py [--imgsz 640] [--iters 50] [--out benchmarks/results/<machine>]
+    python benchmarks/studies/runtime_overhead.py [--imgsz 640] [--iters 50] [--out benchmarks/results/<machine>]
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def run(imgsz: int, iters: int, warmup: int, threads: int | None, frame: tuple[i
 def markdown(r: dict, machine: str) -> str:
     rows = "\n".join(f"| {k} | {v['p50']:.2f} | {v['p90']:.2f} | {v['mean']:.2f} | {v['p50'] / r['timings_ms']['inference']['p50'] * 100:.1f}% |"
                      for k, v in r["timings_ms"].items())
-    return (f"# Runtime pre/post-processing vs inference\n\n{machine}; `python benchmarks/runtime_overhead.py`.\n"
+    return (f"# Runtime pre/post-processing vs inference\n\n{machine}; `python benchmarks/studies/runtime_overhead.py`.\n"
             f"{r['model']} exported to ONNX at {r['imgsz']}, ONNX Runtime CPU, {r['threads']} threads; "
             f"a {r['frame']} BGR frame; post-processing keeps {r['detections']} detections (300 candidates).\n\n"
             "| step | p50 ms | p90 ms | mean ms | share of inference (p50) |\n|---|---|---|---|---|\n" + rows +

@@ -1,14 +1,14 @@
-"""Export latency benchmark (issue 5, Performance): PyTorch eager vs ONNX Runtime FP32 vs ONNX
-Runtime INT8 (Q/DQ) of the exported graph, batch 1, on this machine's CPU.
+"""Export latency benchmark, whether exporting pays on a CPU: PyTorch eager vs ONNX Runtime FP32
+vs ONNX Runtime INT8 (Q/DQ) of the exported graph, batch 1, on this machine's CPU.
 
-Model-only latency (no pre-processing, no NMS), SPEC section 6: warm-up, then timed iterations
-(the backends in alternating blocks); p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs
+Model-only latency (no pre-processing, no NMS), timed as the bench times it (benchmarks/README.md,
+"The latency protocol"): warm-up, then timed iterations (the backends in alternating blocks); p50/p90/p99/mean, throughput, and achieved GFLOP/s (FLOPs
 of one forward counted by torch.utils.flop_counter.FlopCounterMode; a multiply-add counts as 2
 FLOPs). The artifacts are
 written by the export pipeline (``run_export``), as ``edgeyolo export`` writes them: the ONNX of
 the default TensorRT 10 target and the ``--target ort`` ONNX (+ its INT8) that CPU users deploy.
 
-    python benchmarks/export_latency.py [--imgsz 320] [--models yolov4s-mbv3s,...] [--weights-dir DIR]
+    python benchmarks/studies/export_latency.py [--imgsz 320] [--models yolov4s-mbv3s,...] [--weights-dir DIR]
         [--data YAML] [--int8 on|auto] [--calib-images N] [--calib-method minmax|entropy|percentile]
 
 ``--weights-dir`` takes trained checkpoints named ``<model>.pt``; with ``--data`` their mAP
@@ -39,6 +39,7 @@ from edgeyolo.models.checkpoint import load_model
 from edgeyolo.runtime.backends import OrtBackend
 
 from edgeyolo.bench.artifacts import random_checkpoint
+from edgeyolo.bench.studies import RESULTS
 
 MODELS = ["yolov4s-mbv3s", "yolov4-mbv3l", "yolov4-l"]
 SMALL_KERNEL_US = 20  # a kernel this short is mostly per-node cost (dispatch, threads), not arithmetic
@@ -221,7 +222,7 @@ def to_markdown(report: dict) -> str:
             nd = r[k].get("kernel_nodes")
             nodes = f"{nd['per_run']} ({nd['small_per_run']}, {nd['small_ms']})" if nd else ""
             lines.append(f"| {r['model']} | {label} | {total:.2f} | {nodes} | {', '.join(big + [f'other {other}'])} |")
-    lines += ["", "Targets (issue 5): ORT FP32 <= 0.6x PyTorch eager; ORT INT8 <= 0.6x ORT FP32 with an mAP drop <= 1.0.",
+    lines += ["", "Targets: ORT FP32 <= 0.6x PyTorch eager; ORT INT8 <= 0.6x ORT FP32 with an mAP drop <= 1.0.",
               "The TensorRT 10 graph row is the ONNX a Jetson gets (Mish as Softplus/Tanh/Mul): ONNX Runtime's scalar "
               "Softplus makes it slow on a CPU, which is why `--target ort` exists."]
     return "\n".join(lines) + "\n"
@@ -239,7 +240,7 @@ def main() -> None:
     ap.add_argument("--int8", default="on", choices=["on", "auto"], help="auto needs --weights-dir and --data")
     ap.add_argument("--weights-dir", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cpu")
+    ap.add_argument("--out", type=Path, default=RESULTS / "cpu")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = device_info(a.threads)  # before the runs, so the load average is the machine's, not ours

@@ -1,4 +1,7 @@
-"""``edgeyolo export``: argument parsing only; the work is in ``pipeline.run_export``."""
+"""``edgeyolo export``: argument parsing only; the work is in ``edgeyolo.export.pipeline.run_export``.
+
+The option tables (formats, targets) come from modules that import neither torch nor onnx, so
+``edgeyolo export --help`` answers at once."""
 from __future__ import annotations
 
 import sys
@@ -8,10 +11,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from edgeyolo.export.int8.calibration import CALIB_METHODS  # numpy only: --help loads no onnx
+from edgeyolo.export.targets import DEFAULT_TARGET, TARGETS, check_target_formats, get_target, tensorrt_target_names
 from edgeyolo.formats import FORMATS, check_options, check_requirements, parse_formats
-
-from .int8.calibration import CALIB_METHODS
-from .targets import DEFAULT_TARGET, TARGETS, check_target_formats, get_target, tensorrt_target_names
 
 # Options checked against the FORMATS table when given explicitly.
 _CHECKED = ("fp16", "int8", "calib_data", "calib_images", "calib_method", "dynamic", "opset", "simplify", "nms",
@@ -71,7 +73,7 @@ def export(ctx: click.Context, weights: Path, format_: str, check_trt: bool, **k
     check_requirements(formats)
     if kw["int8"] == "implicit" and "engine" not in {f.name for f in formats}:
         raise ValueError("--int8 implicit is TensorRT's calibrator: it needs --format engine")
-    from .pipeline import ExportOptions, run_export
+    from edgeyolo.export.pipeline import ExportOptions, run_export
     opts = ExportOptions(weights=weights, formats=formats, **{k: v for k, v in kw.items() if k != "keep_fp16"},
                          keep_fp16=[s for s in kw["keep_fp16"].split(",") if s.strip()])
     rep = run_export(opts, log=click.echo)
@@ -99,7 +101,7 @@ def _target_name(value: str | None) -> str | None:
 
 
 def _check_trt(weights: Path, kw: dict) -> None:
-    from .trt_ops import check_trt
+    from edgeyolo.export.trt_ops import check_trt
     target = kw["target"] or DEFAULT_TARGET
     if not get_target(target).is_tensorrt:
         raise ValueError(f"--check-trt lints for a TensorRT parser; choose a TensorRT --target ({tensorrt_target_names()})")
@@ -108,9 +110,9 @@ def _check_trt(weights: Path, kw: dict) -> None:
     else:
         from edgeyolo.models.checkpoint import load_model
 
-        from .deploy import prepare_model
-        from .onnx_export import export_onnx
-        from .targets import resolve_opset
+        from edgeyolo.export.deploy import prepare_model
+        from edgeyolo.export.onnx_export import export_onnx
+        from edgeyolo.export.targets import resolve_opset
         model, _ = load_model(weights)
         t = get_target(target)
         deploy, _ = prepare_model(model, t, decode=not kw["raw"])
