@@ -56,7 +56,7 @@ def run(data: Path, momentum: float, epochs: int, work: Path) -> dict:
 
 
 def _rows(path: Path) -> list[dict[str, float]]:
-    from edgeyolo.train.runs import read_results
+    from edgeyolo.runs import read_results
     return read_results(path)
 
 

@@ -17,10 +17,12 @@ from typing import Any, Callable
 import numpy as np
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.runs import increment_path
+from edgeyolo.runtime.latency import measure
 
 from .artifacts import ExportSpec, cached_export, default_cache_dir, random_checkpoint
 from .device import Readers, device_name, device_record
-from .harness import measure, peak_rss_mb, reset_peak_rss, timer_for
+from .harness import peak_rss_mb, reset_peak_rss, timer_for
 from .matrix import ARTIFACT_SUFFIXES, Cell, Machine, Source, artifact_cell, build_matrix
 from .results import empty_row, markdown_report, validate_rows, write_csv, write_json
 
@@ -55,14 +57,6 @@ class BenchOptions:
     command: str = ""
     budget_ms: float | None = None  # answer "the most accurate cell within this p50" in bench.md
     min_map: float | None = None  # answer "the fastest cell at this mAP@0.5:0.95 (percent)"
-
-
-def next_run_dir(root: Path, name: str) -> Path:
-    """``root/name``, or ``name2``, ``name3``... if taken (never overwrites an earlier run)."""
-    p, i = root / name, 2
-    while p.exists():
-        p, i = root / f"{name}{i}", i + 1
-    return p
 
 
 def make_sources(o: BenchOptions) -> list[Source]:
@@ -275,7 +269,7 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     else:
         sources = list(dict.fromkeys(c.source for c in cells))
     device = device_record(readers, threads)
-    out = Path(o.out) if o.out else next_run_dir(Path("runs/bench"), o.name)
+    out = Path(o.out) if o.out else increment_path(Path("runs/bench") / o.name)
     out.mkdir(parents=True, exist_ok=True)
     for w in device["warnings"]:
         log(f"warning: {w}")

@@ -9,7 +9,7 @@ import yaml
 
 from edgeyolo.models.checkpoint import read_checkpoint
 from edgeyolo.train.multiscale import multi_scale_sizes
-from edgeyolo.train.runs import read_results
+from edgeyolo.runs import read_results
 from edgeyolo.train.trainer import Trainer
 
 from conftest import train_config

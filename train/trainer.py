@@ -22,6 +22,7 @@ from edgeyolo.data import DetectionDataset, build_dataloader, load_data_config, 
 from edgeyolo.models import build_model
 from edgeyolo.models.checkpoint import make_checkpoint, atomic_torch_save, read_checkpoint
 from edgeyolo.models.pretrained import load_backbone_weights
+from edgeyolo.runs import increment_path, read_results, write_results, write_yaml
 
 from .autoanchor import check_anchors
 from .ema import ModelEMA, unwrap
@@ -32,7 +33,7 @@ from .multiscale import random_rescale
 from .optim import build_optimizer, lr_lambda, warmup
 from .precise_bn import recalibrate_bn
 from .recipe import plan
-from .runs import increment_path, read_results, seed_everything, write_results, write_yaml
+from .seed import seed_everything
 from .validate import ValResult, validate
 
 # Defaults of a run on the built-in synthetic set: sized so that a 2-core CPU trains the default
