@@ -20,7 +20,8 @@ from torch import nn
 from edgeyolo.atomic import atomic_write_text
 from edgeyolo.data.real import build_real_dataset
 from edgeyolo.data.synthetic import cache_dir
-from edgeyolo.train.trainer import Trainer, TrainConfig
+from edgeyolo.train.config import TrainConfig
+from edgeyolo.train.trainer import Trainer
 
 NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0}
 

@@ -54,7 +54,8 @@ import click
 @click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: on for synthetic data).")
 def train(resume: str | None, **kwargs: object) -> None:
     """Train a model (torchrun --nproc_per_node N edgeyolo train ... for data-parallel training)."""
-    from .trainer import TrainConfig, Trainer
+    from .config import TrainConfig
+    from .trainer import Trainer
 
     trainer = Trainer.resume(resume, str(kwargs["project"])) if resume else Trainer(TrainConfig(**kwargs))
     trainer.fit()
@@ -86,9 +87,9 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
     from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
     from edgeyolo.runtime.backends import SUFFIXES as ARTIFACT_SUFFIXES
 
-    from .trainer import _select_device
+    from .distributed import select_device
 
-    dev = _select_device(device, -1)
+    dev = select_device(device, -1)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA device")
     if save_json:  # before the run, not after it: a bad path would otherwise lose the whole validation
