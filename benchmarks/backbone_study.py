@@ -29,8 +29,8 @@ from edgeyolo.models.checkpoint import read_checkpoint
 from edgeyolo.runs import read_results_columns
 
 from .matrix import BENCH_FORMATS, Machine, Source, build_matrix, parse_list, parse_sizes
-from .results import median_of_passes, timed_by_cell
-from .runner import BenchOptions, run_bench, write_outputs
+from .results import median_of_passes, timed_by_cell, write_outputs
+from .runner import BenchOptions, run_bench
 
 STUDY_MODELS = ("yolov4s-cspdarknet", "yolov4s-mbv2", "yolov4s-mbv3s", "yolov4s-mbv3l",
                 "yolov4s-r50", "yolov4s-rx50", "yolov4s-ser50")

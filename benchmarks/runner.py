@@ -10,21 +10,21 @@ import shutil
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from edgeyolo.atomic import atomic_write_text
 from edgeyolo.runs import increment_path
 from edgeyolo.runtime.latency import measure
 
 from .artifacts import ExportSpec, cached_export, default_cache_dir, random_checkpoint
-from .device import Readers, device_name, device_record
+from .device import Readers, device_record
 from .harness import peak_rss_mb, reset_peak_rss, timer_for
 from .matrix import ARTIFACT_SUFFIXES, Cell, Machine, Source, artifact_cell, build_matrix
-from .results import empty_row, markdown_report, validate_rows, write_csv, write_json
+from .results import empty_row, settings, write_outputs
 
 RANDOM_MAP_NOTE = "n/a (random weights)"
 
@@ -281,7 +281,7 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
         from .power import PowerSampler, tegrastats_lines  # noqa: PLC0415
         power_ctx = PowerSampler(tegrastats_lines)
     rows: list[dict[str, Any]] = []
-    with (power_ctx if power_ctx is not None else _Null()) as power:
+    with power_ctx if power_ctx is not None else nullcontext() as power:
         runner = CellRunner(o, data, cache_dir, log, power if power_ctx is not None else None)
         bar = tqdm(cells, desc="bench", unit="cell", file=sys.stderr, dynamic_ncols=True)
         for cell in bar:
@@ -296,39 +296,3 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     sett = settings(o, data, sources)
     sett["wall_minutes"] = round((time.perf_counter() - t_start) / 60, 2)
     return write_outputs(rows, device, sett, out)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, Any]:
-    random = any(s.kind == "random" for s in sources)
-    mode = "model-only latency" + (" and end-to-end (letterbox, inference, decode, NMS, box scaling)" if o.end2end else "")
-    return {"formats": o.formats, "precisions": o.precisions, "imgsz": o.sizes, "batch": o.batch, "device": o.device,
-            "warmup": o.warmup, "iters": o.iters, "end2end": o.end2end, "threads": o.threads, "data": str(data),
-            "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
-            "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
-            "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
-            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command,
-            "choose": {"budget_ms": o.budget_ms, "min_map": o.min_map}}
-
-
-def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict[str, Any], out: Path) -> dict[str, Any]:
-    from .choose import ship_section  # noqa: PLC0415
-    from .pareto import plot_pareto  # noqa: PLC0415
-    validate_rows(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, out / "bench.csv")
-    write_json(rows, device, sett, out / "bench.json", out.name)
-    choose = sett.get("choose") or {}
-    md = markdown_report(rows, device, sett, f"edgeyolo bench: {device_name(device)}")
-    ship = ship_section(rows, choose.get("budget_ms"), choose.get("min_map"))
-    md += f"\n{ship}" if ship else ""
-    atomic_write_text(out / "bench.md", md)
-    plot_pareto([r for r in rows if r["status"] == "ok"], out / "pareto.png", title=device_name(device))
-    return {"dir": out, "rows": rows, "device": device, "settings": sett, "markdown": md}
