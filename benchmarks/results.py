@@ -11,9 +11,13 @@ import datetime as _dt
 import json
 import statistics
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from edgeyolo.atomic import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:
+    from .matrix import Source
+    from .runner import BenchOptions
 
 SCHEMA_VERSION = 1
 COLUMNS: tuple[str, ...] = (
@@ -197,3 +201,35 @@ def compare_table(a: dict[str, Any], b: dict[str, Any], a_name: str = "A", b_nam
         lines.append("| " + " | ".join(str(v) for v in (*k, _f(pa), _f(pb), ratio, _f(x.get("fps"), 1), _f(y.get("fps"), 1),
                                                          _map(x)[0] if x else "", _map(y)[0] if y else "")) + " |")
     return "\n".join(lines) + "\n"
+
+
+def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, Any]:
+    """The run's settings as bench.json records them and bench.md states them."""
+    random = any(s.kind == "random" for s in sources)
+    mode = "model-only latency" + (" and end-to-end (letterbox, inference, decode, NMS, box scaling)" if o.end2end else "")
+    return {"formats": o.formats, "precisions": o.precisions, "imgsz": o.sizes, "batch": o.batch, "device": o.device,
+            "warmup": o.warmup, "iters": o.iters, "end2end": o.end2end, "threads": o.threads, "data": str(data),
+            "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
+            "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
+            "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
+            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command,
+            "choose": {"budget_ms": o.budget_ms, "min_map": o.min_map}}
+
+
+def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict[str, Any], out: Path) -> dict[str, Any]:
+    """bench.csv, bench.json, bench.md (with the ship section when a budget or floor was asked) and
+    pareto.png in ``out``; returns {"dir", "rows", "device", "settings", "markdown"}."""
+    from .choose import ship_section  # noqa: PLC0415
+    from .device import device_name  # noqa: PLC0415
+    from .pareto import plot_pareto  # noqa: PLC0415
+    validate_rows(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "bench.csv")
+    write_json(rows, device, sett, out / "bench.json", out.name)
+    choose = sett.get("choose") or {}
+    md = markdown_report(rows, device, sett, f"edgeyolo bench: {device_name(device)}")
+    ship = ship_section(rows, choose.get("budget_ms"), choose.get("min_map"))
+    md += f"\n{ship}" if ship else ""
+    atomic_write_text(out / "bench.md", md)
+    plot_pareto([r for r in rows if r["status"] == "ok"], out / "pareto.png", title=device_name(device))
+    return {"dir": out, "rows": rows, "device": device, "settings": sett, "markdown": md}

@@ -17,13 +17,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeyolo.atomic import atomic_write_text
+from edgeyolo.runs import increment_path
+from edgeyolo.runtime.latency import measure
 
 from .artifacts import ExportSpec, cached_export, default_cache_dir, random_checkpoint
-from .device import Readers, device_name, device_record
-from .harness import measure, peak_rss_mb, reset_peak_rss, timer_for
+from .device import Readers, device_record
+from .harness import peak_rss_mb, reset_peak_rss, timer_for
 from .matrix import Cell, Machine, Source
-from .results import empty_row, markdown_report, validate_rows, write_csv, write_json
+from .results import empty_row, settings, write_outputs
 from .sources import make_sources, plan
 
 RANDOM_MAP_NOTE = "n/a (random weights)"
@@ -59,12 +60,6 @@ class BenchOptions:
     min_map: float | None = None  # answer "the fastest cell at this mAP@0.5:0.95 (percent)"
 
 
-def next_run_dir(root: Path, name: str) -> Path:
-    """``root/name``, or ``name2``, ``name3``... if taken (never overwrites an earlier run)."""
-    p, i = root / name, 2
-    while p.exists():
-        p, i = root / f"{name}{i}", i + 1
-    return p
 
 
 class CellRunner:
@@ -241,7 +236,7 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     else:
         sources = list(dict.fromkeys(c.source for c in cells))
     device = device_record(readers, threads)
-    out = Path(o.out) if o.out else next_run_dir(Path("runs/bench"), o.name)
+    out = Path(o.out) if o.out else increment_path(Path("runs/bench") / o.name)
     out.mkdir(parents=True, exist_ok=True)
     for w in device["warnings"]:
         log(f"warning: {w}")
@@ -268,31 +263,3 @@ def run_bench(o: BenchOptions, log: Callable[[str], None] | None = None, readers
     sett = settings(o, data, sources)
     sett["wall_minutes"] = round((time.perf_counter() - t_start) / 60, 2)
     return write_outputs(rows, device, sett, out)
-
-
-def settings(o: BenchOptions, data: Path, sources: list[Source]) -> dict[str, Any]:
-    random = any(s.kind == "random" for s in sources)
-    mode = "model-only latency" + (" and end-to-end (letterbox, inference, decode, NMS, box scaling)" if o.end2end else "")
-    return {"formats": o.formats, "precisions": o.precisions, "imgsz": o.sizes, "batch": o.batch, "device": o.device,
-            "warmup": o.warmup, "iters": o.iters, "end2end": o.end2end, "threads": o.threads, "data": str(data),
-            "map": {"conf": 0.001, "iou": 0.65, "split": "val", "max_images": o.map_images},
-            "e2e_nms": {"conf": o.conf, "iou": o.iou}, "calib": {"images": o.calib_images, "method": o.calib_method, "int8": o.int8_mode},
-            "mode_text": mode, "weights_note": "Random weights: mAP n/a." if random else "",
-            "cudnn_benchmark": o.device.startswith("cuda"), "command": o.command,
-            "choose": {"budget_ms": o.budget_ms, "min_map": o.min_map}}
-
-
-def write_outputs(rows: list[dict[str, Any]], device: dict[str, Any], sett: dict[str, Any], out: Path) -> dict[str, Any]:
-    from .choose import ship_section  # noqa: PLC0415
-    from .pareto import plot_pareto  # noqa: PLC0415
-    validate_rows(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, out / "bench.csv")
-    write_json(rows, device, sett, out / "bench.json", out.name)
-    choose = sett.get("choose") or {}
-    md = markdown_report(rows, device, sett, f"edgeyolo bench: {device_name(device)}")
-    ship = ship_section(rows, choose.get("budget_ms"), choose.get("min_map"))
-    md += f"\n{ship}" if ship else ""
-    atomic_write_text(out / "bench.md", md)
-    plot_pareto([r for r in rows if r["status"] == "ok"], out / "pareto.png", title=device_name(device))
-    return {"dir": out, "rows": rows, "device": device, "settings": sett, "markdown": md}

@@ -42,7 +42,7 @@ def train_config(tmp_path: Path, data: Path, **over):
     """A TrainConfig for the tiny model on CPU without augmentation (fast, deterministic)."""
     import yaml
 
-    from edgeyolo.train.trainer import TrainConfig
+    from edgeyolo.train.config import TrainConfig
     hyp = tmp_path / "hyp.yaml"
     if not hyp.exists():
         hyp.write_text(yaml.safe_dump(NO_AUG))

@@ -8,7 +8,7 @@ import pytest
 
 from edgeyolo.bench.choose import fastest_above, front_rows, ship_section, within_budget
 from edgeyolo.bench.results import empty_row, write_json
-from edgeyolo.bench.runner import write_outputs
+from edgeyolo.bench.results import write_outputs
 from edgeyolo.cli import main
 
 

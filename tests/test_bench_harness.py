@@ -8,7 +8,8 @@ import mmap
 import numpy as np
 import pytest
 
-from edgeyolo.bench.harness import ClockTimer, measure, peak_rss_mb, percentile, reset_peak_rss, summarize
+from edgeyolo.bench.harness import peak_rss_mb, reset_peak_rss
+from edgeyolo.runtime.latency import ClockTimer, measure, percentile, summarize
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ import pytest
 from edgeyolo.bench.pareto import LABEL_ALL_UP_TO, _draw_scored, pareto_front, plot_pareto
 from edgeyolo.bench.results import (COLUMNS, compare_table, empty_row, markdown_table, median_of_passes, read_json, validate_rows,
                                     write_csv, write_json)
-from edgeyolo.bench.runner import write_outputs
+from edgeyolo.bench.results import write_outputs
 
 DEVICE = {"cpu": "Test CPU", "threads": 2, "cpu_count": 2, "gpu": None, "jetson": None, "loadavg": [1.0, 1.0, 1.0],
           "versions": {"torch": "2.4.0", "onnxruntime": "1.18.0"}, "warnings": []}

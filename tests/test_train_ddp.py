@@ -18,7 +18,8 @@ def _worker(rank: int, world: int, port: int, cfg_kwargs: dict, out_dir: str) ->
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    from edgeyolo.train.trainer import TrainConfig, Trainer
+    from edgeyolo.train.config import TrainConfig
+    from edgeyolo.train.trainer import Trainer
 
     trainer = Trainer(TrainConfig(**cfg_kwargs))
     trainer.fit()

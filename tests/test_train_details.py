@@ -9,7 +9,7 @@ import yaml
 
 from edgeyolo.models.checkpoint import read_checkpoint
 from edgeyolo.train.multiscale import multi_scale_sizes
-from edgeyolo.train.runs import read_results
+from edgeyolo.runs import read_results
 from edgeyolo.train.trainer import Trainer
 
 from conftest import train_config
@@ -23,7 +23,7 @@ def test_multi_scale_sizes_are_positive_strides_within_half_to_one_and_a_half():
 
 
 def test_best_is_written_before_last(tiny_data, tmp_path, monkeypatch):
-    import edgeyolo.train.trainer as tr
+    import edgeyolo.train.checkpoint_state as tr
     written = []
     real = tr.atomic_torch_save
     monkeypatch.setattr(tr, "atomic_torch_save", lambda obj, path: (written.append(path.name), real(obj, path)))

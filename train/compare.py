@@ -9,8 +9,7 @@ import yaml
 from edgeyolo.atomic import atomic_path, atomic_write_text
 from edgeyolo.models import build_model
 from edgeyolo.models.summary import count_params, part_stats
-
-from .runs import read_results
+from edgeyolo.runs import read_results
 
 PANELS = [("train/box_loss", "val/box_loss"), ("train/obj_loss", "val/obj_loss"), ("train/cls_loss", "val/cls_loss"),
           ("metrics/mAP50",), ("metrics/mAP50-95",), ("metrics/precision",), ("metrics/recall",), ("lr/pg1",)]

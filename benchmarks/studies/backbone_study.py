@@ -26,11 +26,11 @@ from typing import Any, Sequence
 from edgeyolo.atomic import atomic_write_text
 from edgeyolo.models import model_names
 from edgeyolo.models.checkpoint import read_checkpoint
-from edgeyolo.ops.plots import read_results_csv
+from edgeyolo.runs import read_results_columns
 
 from edgeyolo.bench.matrix import BENCH_FORMATS, Machine, Source, build_matrix, parse_list, parse_sizes
-from edgeyolo.bench.results import median_of_passes, timed_by_cell
-from edgeyolo.bench.runner import BenchOptions, run_bench, write_outputs
+from edgeyolo.bench.results import median_of_passes, timed_by_cell, write_outputs
+from edgeyolo.bench.runner import BenchOptions, run_bench
 
 STUDY_MODELS = ("yolov4s-cspdarknet", "yolov4s-mbv2", "yolov4s-mbv3s", "yolov4s-mbv3l",
                 "yolov4s-r50", "yolov4s-rx50", "yolov4s-ser50")
@@ -89,7 +89,7 @@ def study_table(runs: dict[str, Path], cells: Sequence[dict[str, Any]],
     by = {(c["model"], c["format"], c["precision"], c["imgsz"]): c for c in ok}
     rows = []
     for model, run in runs.items():
-        seconds = train_seconds(read_results_csv(run / "results.csv")["time"].tolist())
+        seconds = train_seconds(read_results_columns(run / "results.csv")["time"].tolist())
         meta = read_checkpoint(run / "weights" / "best.pt")["meta"]  # the benched checkpoint's own validation
         mine = [by.get((model, *k)) for k in keys]
         gflops = next((c["gflops"] for c in mine if c and c["imgsz"] == first and c.get("gflops")), None)

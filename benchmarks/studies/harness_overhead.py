@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from edgeyolo.atomic import atomic_write_text
-from edgeyolo.bench.harness import measure
+from edgeyolo.runtime.latency import measure
 
 BUDGET_MS = 0.01  # 1% of a 1 ms model, the fastest cell worth benchmarking
 BUSY_MS = 2.0

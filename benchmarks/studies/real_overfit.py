@@ -21,7 +21,8 @@ from edgeyolo.atomic import atomic_write_text
 from edgeyolo.bench.studies import RESULTS
 from edgeyolo.data.real import build_real_dataset
 from edgeyolo.data.synthetic import cache_dir
-from edgeyolo.train.trainer import Trainer, TrainConfig
+from edgeyolo.train.config import TrainConfig
+from edgeyolo.train.trainer import Trainer
 
 NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0}
 
@@ -57,7 +58,7 @@ def run(data: Path, momentum: float, epochs: int, work: Path) -> dict:
 
 
 def _rows(path: Path) -> list[dict[str, float]]:
-    from edgeyolo.train.runs import read_results
+    from edgeyolo.runs import read_results
     return read_results(path)
 
 

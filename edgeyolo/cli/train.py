@@ -52,7 +52,8 @@ import click
 @click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: when they take at most a fifth of the free memory, up to 4 GiB).")
 def train(resume: str | None, **kwargs: object) -> None:
     """Train a model (torchrun --nproc_per_node N edgeyolo train ... for data-parallel training)."""
-    from edgeyolo.train.trainer import TrainConfig, Trainer
+    from edgeyolo.train.config import TrainConfig
+    from edgeyolo.train.trainer import Trainer
 
     trainer = Trainer.resume(resume, str(kwargs["project"])) if resume else Trainer(TrainConfig(**kwargs))
     trainer.fit()

@@ -32,9 +32,9 @@ def val(weights: str, data: str | None, split: str, imgsz: int | None, batch: in
 
     from edgeyolo.data import DetectionDataset, build_dataloader, synthetic_data_yaml
     from edgeyolo.formats import ARTIFACT_SUFFIXES
-    from edgeyolo.train.trainer import _select_device
+    from edgeyolo.train.distributed import select_device
 
-    dev = _select_device(device, -1)
+    dev = select_device(device, -1)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA device")
     if save_json:  # before the run, not after it: a bad path would otherwise lose the whole validation

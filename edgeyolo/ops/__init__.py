@@ -5,6 +5,8 @@
 * ``nms_numpy``: the same without torch (OpenCV ``dnn.NMSBoxesBatched`` or numpy), for the runtime;
 * ``metrics``: COCO mAP@0.5 / mAP@0.5:0.95 and per-class P/R in numpy (pycocotools parity);
 * ``confusion``: the detection confusion matrix;
+* ``evaluate``: scoring a detector on a labelled split (NMS, matching, mAP, timing), for val,
+  training, export's mAP gate and the bench (torch);
 * ``anchors``: how well anchors fit the label sizes, and anchor evolution (autoanchor, numpy + scipy);
 * ``plots``: PR / F1 curves, confusion matrix, results.png and label figures (matplotlib, lazy).
 

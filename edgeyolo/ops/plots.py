@@ -6,13 +6,13 @@ backend switch, no figure registry to leak, safe in dataloader workers and headl
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from edgeyolo.atomic import atomic_path
+from edgeyolo.runs import RESULTS_COLUMNS, read_results_columns  # noqa: F401  (the columns plot_results reads)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from .confusion import ConfusionMatrix
     from .metrics import DetectionMetrics
 
-RESULTS_COLUMNS = ("epoch", "time", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
-                   "metrics/recall", "metrics/mAP50", "metrics/mAP50-95", "val/box_loss", "val/obj_loss",
-                   "val/cls_loss", "lr/pg0", "lr/pg1", "lr/pg2")
 # results.png panels, YOLOv5's layout: training losses and P, R on top; validation losses and mAPs below.
 _RESULTS_PANELS = ("train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
                    "val/box_loss", "val/obj_loss", "val/cls_loss", "metrics/mAP50", "metrics/mAP50-95")
@@ -119,21 +116,10 @@ def plot_confusion_matrix(cm: "ConfusionMatrix | np.ndarray", path: str | Path, 
     return _save(fig, path)
 
 
-def read_results_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """results.csv -> {column: values}; headers are stripped (YOLOv5 pads them with spaces)."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise ValueError(f"{path}: empty results file")
-    header = [h.strip() for h in rows[0]]
-    data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64).reshape(-1, len(header))
-    return {h: data[:, i] for i, h in enumerate(header)}
-
-
 def plot_results(csv_path: str | Path, path: str | Path | None = None) -> Path:
     """results.png (2 x 5 panels: losses, P, R, mAPs against epoch) from a results CSV with the
     ``RESULTS_COLUMNS``; written next to the CSV unless ``path`` is given."""
-    cols = read_results_csv(csv_path)
+    cols = read_results_columns(csv_path)
     missing = [c for c in ("epoch", *_RESULTS_PANELS) if c not in cols]
     if missing:
         raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)}")

@@ -68,7 +68,7 @@ def run(argv: list[str] | None = None) -> int:
     import cv2  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
-    from .latency import measure  # noqa: PLC0415
+    from .latency import measure_detector  # noqa: PLC0415
     if a.source:
         img = cv2.imread(a.source)
         if img is None:
@@ -76,7 +76,7 @@ def run(argv: list[str] | None = None) -> int:
     else:
         img = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
     print(f"{Path(a.model).name}: {det.info.format} {det.info.precision}, {det.imgsz} px, image {img.shape[1]}x{img.shape[0]}")
-    for what, t in measure(det, img, a.iters, a.warmup).items():
+    for what, t in measure_detector(det, img, a.iters, a.warmup).items():
         print(f"{what:>12}: {t.line()}")
     return 0
 

@@ -94,6 +94,15 @@ def decode_raw(raw: Sequence[np.ndarray], anchors: np.ndarray | list, strides: S
     return np.concatenate(out, 1)
 
 
+def decoded_predictions(outputs: Sequence[np.ndarray], info: ModelInfo) -> np.ndarray:
+    """Outputs of a ``decoded`` or ``raw`` artifact -> (B, N, 5 + nc) ``cx, cy, w, h, obj, cls...``
+    in the network input's pixels, before NMS (raw heads decoded by ``decode_raw``)."""
+    pred = outputs[0] if info.layout == DECODED else decode_raw(outputs, info.anchors, info.stride)
+    if pred.ndim != 3 or pred.shape[-1] != info.nc + 5:
+        raise ValueError(f"{info.path}: expected a decoded (B, N, {info.nc + 5}) output, got {pred.shape}")
+    return pred
+
+
 def _to_original(dets: np.ndarray, lb: Letterboxed) -> np.ndarray:
     if len(dets):
         dets = dets.copy()
@@ -117,9 +126,7 @@ def postprocess(outputs: Sequence[np.ndarray], info: ModelInfo, letterboxes: Seq
     """
     n = len(letterboxes)
     if info.layout in (DECODED, RAW):
-        pred = outputs[0] if info.layout == DECODED else decode_raw(outputs, info.anchors, info.stride)
-        if pred.ndim != 3 or pred.shape[-1] != info.nc + 5:
-            raise ValueError(f"{info.path}: expected a decoded (B, N, {info.nc + 5}) output, got {pred.shape}")
+        pred = decoded_predictions(outputs, info)
         dets = non_max_suppression_numpy(pred.astype(np.float32, copy=False), conf, iou, max_det=max_det)
     elif info.layout == ONNX_NMS:
         rows = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 7)  # batch, x1, y1, x2, y2, score, class
