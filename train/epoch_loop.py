@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from edgeyolo.data import DetectionDataset, build_dataloader, build_train_loader
+from edgeyolo.data import DetectionDataset, build_train_loader
 
 from .config import TrainConfig
 from .distributed import Processes, wrap_ddp
