@@ -26,12 +26,15 @@ class MapResult:
         return {"mAP50-95": round(self.map50_95 * 100, 3), "mAP50": round(self.map50 * 100, 3), "images": self.images}
 
 
+def evaluate_map(runner: Backend, data: str | Path, imgsz: int, nc: int, split: str = "val",
                  max_images: int | None = None) -> MapResult:
     """mAP of ``runner`` (decoded (B, N, 5 + nc) output) on ``split`` of ``data``, image by image,
     in the letterboxed image's pixels (IoU is unchanged by the letterbox's uniform scale and shift)."""
     from edgeyolo.data import build_dataloader  # noqa: PLC0415
     from edgeyolo.ops.evaluate import artifact_predictor, evaluate  # noqa: PLC0415
 
+    from .adapters import fit_batch
+    from .images import dataset
     ds = dataset(data, split, imgsz)
     if ds.nc != nc:
         raise ValueError(f"{data}: {ds.nc} classes, the model has {nc}")
