@@ -5,7 +5,21 @@ Each runs as ``python benchmarks/studies/<name>.py`` (or ``python -m edgeyolo.be
 and, like the CLI, may drive any stage; no library module imports a study, so the bench library
 stays free of training code (tests/test_import_rules.py).
 """
+import json
 from pathlib import Path
+from typing import Any
+
+from edgeyolo.atomic import atomic_write_text
 
 # Where the studies write their committed results (the bench library's folder, not this one).
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def write_answer(out: str | Path, stem: str, result: dict[str, Any], markdown: str) -> None:
+    """``out/stem.json`` (the numbers) and ``out/stem.md`` (the table people read), each atomic;
+    the table is printed too."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / f"{stem}.md", markdown)
+    print(markdown)

@@ -14,14 +14,12 @@ TensorRT on this machine): this says what the CPU path costs, which is where a J
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-from pathlib import Path
 
 import numpy as np
 
-from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import write_answer
 from edgeyolo.bench.studies.runtime_overhead import hundred_detections
 from edgeyolo.ops.nms_numpy import non_max_suppression_numpy
 from edgeyolo.runtime.info import ModelInfo
@@ -106,11 +104,7 @@ def main() -> None:
     r = run(a.iters, a.warmup, a.threads)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
     r["machine"] = machine
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "nms_in_graph.json", json.dumps(r, indent=2) + "\n")
-    atomic_write_text(out / "nms_in_graph.md", markdown(r, machine))
-    print(markdown(r, machine))
+    write_answer(a.out, "nms_in_graph", r, markdown(r, machine))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import write_answer
 from edgeyolo.runtime.backends import load_backend
 from edgeyolo.runtime.detector import Detector
 from edgeyolo.ops.nms_numpy import non_max_suppression_numpy
@@ -212,11 +213,7 @@ def main() -> None:
     r["load"], r["load_end"] = round(load[0], 2), round(os.getloadavg()[0], 2)
     machine = f"{cpu_name()}, {os.cpu_count()} cores, load {r['load']:.2f} (start) / {r['load_end']:.2f} (end)"
     r["machine"] = machine
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "runtime_overhead.json", json.dumps(r, indent=2) + "\n")
-    atomic_write_text(out / "runtime_overhead.md", markdown(r, machine))
-    print(markdown(r, machine))
+    write_answer(a.out, "runtime_overhead", r, markdown(r, machine))
 
 
 if __name__ == "__main__":
