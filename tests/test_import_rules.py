@@ -19,7 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # source folder -> package name, as mapped in setup.cfg
 PACKAGES = {"edgeyolo": "edgeyolo", "train": "edgeyolo.train", "export": "edgeyolo.export", "benchmarks": "edgeyolo.bench"}
-CORE = ("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data", "edgeyolo.runtime")
+# the core: the model, data and box code, the deployed runtime, and the one-file homes of run folders,
+# artifact formats and atomic writes
+CORE = ("edgeyolo.models", "edgeyolo.ops", "edgeyolo.data", "edgeyolo.runtime", "edgeyolo.runs", "edgeyolo.formats",
+        "edgeyolo.atomic")
 STAGES = ("edgeyolo.train", "edgeyolo.export", "edgeyolo.bench")
 CLI = "edgeyolo.cli"
 STUDIES = "edgeyolo.bench.studies"
@@ -135,7 +138,8 @@ def test_core_command_loads_no_stage():
     assert loaded == []
 
 
-TORCH_FREE = ["edgeyolo.ops.nms_numpy", "edgeyolo.ops.boxes", "edgeyolo.data.letterbox",
+TORCH_FREE = ["edgeyolo.ops.nms_numpy", "edgeyolo.ops.boxes", "edgeyolo.data.letterbox", "edgeyolo.formats",
+              "edgeyolo.runs", "edgeyolo.atomic",
               *(n for n, _ in _modules() if n.startswith("edgeyolo.runtime"))]
 
 
