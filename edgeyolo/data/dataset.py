@@ -193,7 +193,7 @@ class DetectionDataset(Dataset):
         if isinstance(index, tuple):
             index, seed = index
             random.seed(seed)
-            np.random.seed(seed % 2**32)
+            np.random.seed(seed % 2**32)  # numpy takes 32-bit seeds; a caller may pass any int
         hyp = self.hyp
         shapes: Shapes = None
         if self.mosaic and random.random() < hyp["mosaic"]:

@@ -13,7 +13,6 @@ not on which worker made them, how many workers there are, or what ran before.
 """
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler
 
-from .loader import _distributed_active
+from .loader import _distributed_active, worker_settings
 
 
 def item_seed(seed: int, epoch: int, rank: int, position: int) -> int:
@@ -82,7 +81,4 @@ def build_train_loader(dataset: Dataset, batch_size: int, workers: int, seed: in
     order: Sampler[int] = (DistributedSampler(dataset, shuffle=True, seed=seed, drop_last=drop_last) if distributed
                            else EpochShuffle(len(dataset), seed))  # type: ignore[arg-type]
     batches = BatchSampler(SeededItems(order, seed, rank), batch_size, drop_last)
-    workers = max(0, min(workers, os.cpu_count() or 1))
-    return EpochLoader(dataset, batch_sampler=batches, num_workers=workers, persistent_workers=workers > 0,
-                       pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-                       collate_fn=getattr(dataset, "collate_fn", None))
+    return EpochLoader(dataset, batch_sampler=batches, **worker_settings(dataset, workers, pin_memory))

@@ -41,6 +41,15 @@ class RectBatchSampler:
         """Nothing to reshuffle; here so a trainer can treat every sampler alike."""
 
 
+def worker_settings(dataset: Dataset, workers: int, pin_memory: bool | None) -> dict:
+    """The DataLoader arguments every loader here shares: workers capped at the CPU count and kept
+    alive between epochs, pinned memory where CUDA is, the dataset's own ``collate_fn``."""
+    workers = max(0, min(workers, os.cpu_count() or 1))
+    return {"num_workers": workers, "persistent_workers": workers > 0,
+            "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory,
+            "collate_fn": getattr(dataset, "collate_fn", None)}
+
+
 def _distributed_active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -61,14 +70,10 @@ def build_dataloader(dataset: Dataset, batch_size: int, workers: int = 2, shuffl
     """
     if distributed is None:
         distributed = _distributed_active()
-    if pin_memory is None:
-        pin_memory = torch.cuda.is_available()
     rank = dist.get_rank() if distributed else 0
-    workers = max(0, min(workers, os.cpu_count() or 1))
     generator = torch.Generator()
     generator.manual_seed(seed + rank)  # ranks see different augmentations of their shards
-    common = {"num_workers": workers, "pin_memory": pin_memory, "collate_fn": getattr(dataset, "collate_fn", None),
-              "worker_init_fn": seed_worker, "generator": generator, "persistent_workers": workers > 0}
+    common = {**worker_settings(dataset, workers, pin_memory), "worker_init_fn": seed_worker, "generator": generator}
     batch_index = getattr(dataset, "batch_index", None)
     if getattr(dataset, "rect", False) and batch_index is not None:
         if shuffle:
