@@ -114,4 +114,4 @@ def rewrite_mish(model: nn.Module, style: str = "explicit") -> tuple[nn.Module, 
     if style not in MISH_STYLES:
         raise ValueError(f"mish rewrite style must be one of {', '.join(MISH_STYLES)}, got {style!r}")
     cls = MISH_STYLES[style]
-    return swap_modules(model, lambda m: type(m) is nn.Mish, lambda m: cls())
+    return swap_modules(model, lambda m: isinstance(m, nn.Mish), lambda m: cls())

@@ -147,6 +147,21 @@ def test_ort_folds_relu6_but_not_a_clip_above_zero(lo: float, folded: bool, tmp_
     assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
 
 
+def test_ort_weights_cannot_saturate_avx2_kernels(tmp_path: Path) -> None:
+    """ORT's U8S8 kernels on x86 without VNNI add pairs of uint8 x int8 products in int16: weights
+    in [-64, 64] keep every pair within it (255 x 64 x 2 < 32,767); TensorRT's Q/DQ keeps all 8 bits."""
+    from onnx import numpy_helper
+    fp = tmp_path / "c.onnx"
+    onnx.save(_conv_clip_graph(0.0), str(fp))
+    batches = [np.random.default_rng(1).random((1, 3, 8, 8), dtype=np.float32)]
+    spans = {}
+    for runtime in ("onnxruntime", "tensorrt"):
+        q = onnx.load(str(quantize_qdq(fp, tmp_path / f"{runtime}.onnx", batches, "minmax", runtime=runtime)))
+        weights = [numpy_helper.to_array(i) for i in q.graph.initializer if i.name.endswith("_quantized")]
+        spans[runtime] = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    assert spans == {"onnxruntime": 64, "tensorrt": 127}
+
+
 def test_calibration_cache_reused(fp32: Path, qdq, batches, tmp_path: Path) -> None:
     path, cache = qdq
     assert cache.is_file() and cache.suffix == ".json"

@@ -25,6 +25,7 @@ from edgeyolo.models.checkpoint import load_model
 from edgeyolo.models.pretrained import load_backbone_weights
 from edgeyolo.runs import increment_path, read_results, write_results, write_yaml
 
+from .allocator import keep_freed_memory
 from .autoanchor import check_anchors
 from .checkpoint_state import CheckpointState, read_resume_state, read_start_checkpoint
 from .config import TrainConfig
@@ -49,6 +50,8 @@ class Trainer(CheckpointState, EpochLoop):
         self.cfg = cfg = cfg.resolved()
         self.procs = init_processes(cfg.device)
         self.device = self.procs.device
+        # before the loader forks its workers, which inherit the setting
+        self.allocator_note = keep_freed_memory() if self.device.type == "cpu" else ""
         self.hyp = load_hyp(cfg.hyp)
         data_yaml = cfg.data or str(synthetic_data_yaml())
         self.data = load_data_config(data_yaml)
@@ -74,7 +77,7 @@ class Trainer(CheckpointState, EpochLoop):
             n = load_backbone_weights(model, cfg.backbone_weights)
             self._log(f"loaded {n} backbone tensors from {cfg.backbone_weights}")
         # Channels-last: oneDNN's (and cuDNN's) native layout; a training step of the default model at
-        # 320 ran 1.17x as fast on a 2-core CPU (benchmarks/results/cpu-amd-epyc/train_throughput.md).
+        # 320 ran 1.17x as fast on a 2-core CPU (benchmarks/results/cpu-amd-epyc-avx2/train_throughput.md).
         self.model = model.to(self.device, memory_format=torch.channels_last)
         stride = int(self.model.stride.max())
         if cfg.imgsz % stride:
@@ -153,8 +156,9 @@ class Trainer(CheckpointState, EpochLoop):
             where = "resuming" if self.start_epoch else "training"
             self._log(f"{where} {cfg.model} on {self.data.source} ({len(self.train_set)} train images, imgsz "
                       f"{cfg.imgsz}, {cfg.epochs} epochs, device {self.device}) -> {self.run_dir}")
-            if self.anchor_note:
-                self._log(self.anchor_note)
+            for note in (self.anchor_note, self.allocator_note):
+                if note:
+                    self._log(note)
             self._log(self.recipe.note)
             if self.frozen:
                 self._log(f"backbone frozen for epochs {self.start_epoch + 1}-{min(cfg.freeze_backbone, cfg.epochs)}")

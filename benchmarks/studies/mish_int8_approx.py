@@ -61,7 +61,7 @@ def main() -> None:
     ca, cb, max_err = fit()
     model, _ = load_model(a.weights)
     exact = evaluate_map(TorchModuleBackend(DeployModel(model).eval()), a.data, a.imgsz, model.nc)
-    approx_model, n = swap_modules(model, lambda m: type(m) is nn.Mish, lambda m: SigmoidMish(ca, cb))
+    approx_model, n = swap_modules(model, lambda m: isinstance(m, nn.Mish), lambda m: SigmoidMish(ca, cb))
     approx = evaluate_map(TorchModuleBackend(DeployModel(approx_model).eval()), a.data, a.imgsz, model.nc)
     res = {"weights": str(a.weights), "imgsz": a.imgsz, "images": exact.images, "mish_replaced": n,
            "a": round(ca, 4), "b": round(cb, 4), "max_abs_error": round(max_err, 4),

@@ -1,5 +1,10 @@
 """The training-step comparison's report (``train_step_compare.py``): images/s, images/s per
-GFLOP, and where edgeyolo's step time goes."""
+GFLOP, forward GFLOP/s, and where edgeyolo's step time goes.
+
+Two ways to set a model's speed against its size, both given: images/s per GFLOP (images/s divided
+by the model's GFLOPs, which counts a larger model's extra arithmetic against it twice, once in its
+lower images/s and once in the division) and the arithmetic rate the CPU sustains (images/s times
+GFLOPs: forward GFLOP/s, equal for two models that use the machine equally well whatever their size)."""
 from __future__ import annotations
 
 import json
@@ -19,25 +24,32 @@ def summarise(runs: list[dict[str, Any]], batch: int) -> dict[str, float] | None
     gflops = ok[0]["gflops"]
     return {"step_s": step, "images_per_s": batch / step, "gflops": gflops,
             "images_per_s_per_gflop": batch / step / gflops if gflops else float("nan"),
-            "spread": (min(r["step_s"] for r in ok), max(r["step_s"] for r in ok))}
+            "gflop_per_s": batch / step * gflops,
+            "spread": (min(r["step_s"] for r in ok), max(r["step_s"] for r in ok)),
+            "first_step_s": statistics.median(r.get("first_step_s", float("nan")) for r in ok)}
 
 
 def write_step_report(record: dict[str, Any], out: Path) -> str:
     s = record["settings"]
     lines = ["# Training step: edgeyolo beside Ultralytics yolov8n, CPU", "",
-             f"{record['date']}; imgsz {s['imgsz']}, batch {s['batch']}, {s['threads']} threads, AdamW + EMA, random "
+             f"{record.get('cpu', 'CPU not recorded')}, {record['date']}; imgsz {s['imgsz']}, batch {s['batch']}, {s['threads']} threads, AdamW + EMA, random "
              f"images with 14 boxes each (no data loading); median of {s['rounds']} interleaved rounds of {s['steps']} "
              f"steps after {s['warmup']} warm-up; load average {record['load_avg'][0]:.2f} at start, "
              f"{record['load_avg'][1]:.2f} at end. GFLOPs: one 1-image forward, counted by torch.utils.flop_counter "
-             "for both. Produced by `python benchmarks/studies/train_step_compare.py`.", "",
-             "| model | GFLOPs | s/step | images/s | images/s per GFLOP | step range (s) |", "|---|---|---|---|---|---|"]
+             "for both; forward GFLOP/s = images/s x GFLOPs, the arithmetic rate the step sustains, whatever the "
+             "model's size. Produced by `python benchmarks/studies/train_step_compare.py`.", "",
+             "| model | GFLOPs | s/step | images/s | images/s per GFLOP | vs yolov8n | forward GFLOP/s | vs yolov8n "
+             "| step range (s) | first step (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    ref = summarise(record["runs"].get(record.get("reference", ""), []), s["batch"])
     for label, runs in record["runs"].items():
         m = summarise(runs, s["batch"])
         if m is None:
-            lines.append(f"| {label} | {runs[0].get('failed', 'failed')} | | | | |")
+            lines.append(f"| {label} | {runs[0].get('failed', 'failed')} | | | | | | | | |")
             continue
+        vs = {k: f"{m[k] / ref[k]:.2f}" if ref else "" for k in ("images_per_s_per_gflop", "gflop_per_s")}
         lines.append(f"| {label} | {m['gflops']:.2f} | {m['step_s']:.2f} | {m['images_per_s']:.1f} | "
-                     f"{m['images_per_s_per_gflop']:.2f} | {m['spread'][0]:.2f}-{m['spread'][1]:.2f} |")
+                     f"{m['images_per_s_per_gflop']:.2f} | {vs['images_per_s_per_gflop']} | {m['gflop_per_s']:.1f} | "
+                     f"{vs['gflop_per_s']} | {m['spread'][0]:.2f}-{m['spread'][1]:.2f} | {m['first_step_s']:.1f} |")
     if record["peer"] != "ok":
         lines.append(f"\nyolov8n: {record['peer']}")
     if record["profile"]:

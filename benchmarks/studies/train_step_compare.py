@@ -1,8 +1,13 @@
 """One training step (forward, loss, backward, AdamW, EMA) of edgeyolo's default model beside
 Ultralytics yolov8n's, on the same random batch shape, threads and machine, with the same FLOP
 counter (``torch.utils.flop_counter``), interleaved round by round so that a noisy shared host
-weighs on both alike; plus where edgeyolo's step time goes (``torch.profiler``, by operator kind),
-and the variants that could speed it up (channels-last memory format).
+weighs on both alike; plus where edgeyolo's step time goes (``torch.profiler``, by operator kind).
+
+edgeyolo's step is run as its trainer runs it on a CPU (channels-last, freed memory kept by
+``train.allocator``, the CPU Mish autograd of ``models/blocks/mish.py``), and with each of those
+turned off in turn, so that each one's share shows; yolov8n as Ultralytics runs it, and with the
+same allocator settings (glibc's environment tunables), so that the allocator's gain is not
+mistaken for the model's.
 
 Each cell runs in its own process: the peer in ``--peer-python`` (skipped with the reason where
 Ultralytics is not importable). Writes ``<out>/train_throughput.{md,json}``.
@@ -20,12 +25,17 @@ import time
 from pathlib import Path
 
 # Operator families for the breakdown; an op counts in the first family whose word its name holds.
-FAMILIES = (("conv backward", ("convolution_backward", "conv_depthwise2d_backward", "mkldnn_convolution_backward")),
+# An event's time goes to the outermost enclosing event that names a family (so the elementwise ops
+# inside edgeyolo's Mish autograd count as Mish, not as whatever their own names say), families
+# tried in this order; autograd's "evaluate_function: XBackward0" events name the backward ones.
+FAMILIES = (("conv backward", ("convolution_backward", "convolutionbackward", "conv_depthwise2d_backward",
+                               "mkldnn_convolution_backward")),
             ("conv forward", ("convolution", "conv2d", "conv_depthwise", "mkldnn_convolution")),
-            ("batch norm", ("batch_norm",)), ("mish", ("mish",)), ("hardswish / hardsigmoid", ("hardswish", "hardsigmoid")),
-            ("max-pool (SPP)", ("max_pool",)), ("optimizer + EMA", ("_foreach", "adamw", "lerp", "addcdiv")),
-            ("loss", ("binary_cross_entropy", "atan", "sigmoid")), ("copies / cat / layout", ("copy_", "cat", "contiguous",
-                                                                                              "clone", "to_dense")))
+            ("batch norm", ("batch_norm", "batchnorm")), ("mish", ("mish",)),
+            ("hardswish / hardsigmoid", ("hardswish", "hardsigmoid")), ("max-pool (SPP)", ("max_pool", "maxpool")),
+            ("optimizer + EMA", ("optimizer.step", "_foreach", "adamw", "lerp", "addcdiv")),
+            ("loss", ("binary_cross_entropy", "atan", "sigmoid")),
+            ("copies / cat / layout", ("copy_", "cat", "contiguous", "clone", "to_dense")))
 
 
 def _targets(batch: int, imgsz: int, per_image: int = 14):
@@ -47,15 +57,24 @@ def _flops(model, x) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def _edgeyolo_step(model_name: str, imgsz: int, channels_last: bool):
+def _edgeyolo_step(model_name: str, imgsz: int, channels_last: bool, allocator: bool = True, aten_mish: bool = False):
     import torch
+    from torch import nn
 
     from edgeyolo.models import build_model
+    from edgeyolo.train.allocator import keep_freed_memory
     from edgeyolo.train.ema import ModelEMA
     from edgeyolo.train.hyp import load_hyp
     from edgeyolo.train.loss import YOLOLoss
     from edgeyolo.train.optim import build_optimizer
+    if allocator:
+        keep_freed_memory()
     model = build_model(model_name, nc=1)
+    if aten_mish:  # plain nn.Mish in place of edgeyolo's Mish (same function, ATen's autograd)
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.Mish):
+                    parent._modules[name] = nn.Mish()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt).train()
     hyp = load_hyp()
@@ -96,18 +115,21 @@ def worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     make = (lambda: _yolov8n_step(args.imgsz, args.channels_last)) if args.worker == "yolov8n" else \
-        (lambda: _edgeyolo_step(args.worker, args.imgsz, args.channels_last))
+        (lambda: _edgeyolo_step(args.worker, args.imgsz, args.channels_last, not args.plain_malloc, args.aten_mish))
     model, step = make()
     x, t = torch.rand(args.batch, 3, args.imgsz, args.imgsz), _targets(args.batch, args.imgsz)
     gflops = _flops(model, x)
-    for _ in range(args.warmup):
+    t0 = time.perf_counter()
+    step(x, t)
+    first = time.perf_counter() - t0  # one-off costs: oneDNN's kernel choice, the heap's growth
+    for _ in range(args.warmup - 1):
         step(x, t)
     times = []
     for _ in range(args.steps):
         t0 = time.perf_counter()
         step(x, t)
         times.append(time.perf_counter() - t0)
-    out = {"gflops": gflops, "step_s": sorted(times)[len(times) // 2], "steps": times}
+    out = {"gflops": gflops, "step_s": sorted(times)[len(times) // 2], "steps": times, "first_step_s": first}
     if args.profile:
         out["families"] = _profile(step, x, t)
     return out
@@ -118,21 +140,37 @@ def _profile(step, x, t) -> dict[str, float]:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step(x, t)
     total, fam = 0.0, {}
-    for ev in prof.key_averages():
-        if ev.key.startswith("ProfilerStep") or ev.self_cpu_time_total <= 0:
+    for ev in prof.events():
+        if ev.self_cpu_time_total <= 0:
             continue
-        name = ev.key.lower()
-        family = next((f for f, words in FAMILIES if any(w in name for w in words)), "other")
+        family, node = "other", ev
+        while node is not None:
+            name = node.name.lower()
+            family = next((f for f, words in FAMILIES if any(w in name for w in words)), family)
+            node = node.cpu_parent
         fam[family] = fam.get(family, 0.0) + ev.self_cpu_time_total
         total += ev.self_cpu_time_total
     return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}
 
 
-def _cell(python: str, name: str, args: argparse.Namespace, channels_last: bool = False, profile: bool = False):
+def _cpu() -> str:
+    """The CPU and its vector units: a step's speed, and which kernels oneDNN picks, depend on them."""
+    from edgeyolo.bench.device import parse_cpu_model
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{parse_cpu_model(info) or 'unknown CPU'} ({', '.join(isa) or 'no AVX2'})"
+
+
+PEER = "yolov8n (Ultralytics) as Ultralytics trains it"
+# What train.allocator.keep_freed_memory sets, as glibc's environment tunables for the peer's process.
+SAME_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+
+
+def _cell(python: str, name: str, args: argparse.Namespace, flags: tuple[str, ...] = (), env: dict | None = None):
     cmd = [python, __file__, "--worker", name, "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--steps",
-           str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
-    cmd += ["--channels-last"] * channels_last + ["--profile"] * profile
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+           str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads), *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), **(env or {})}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         return {"failed": " | ".join(done.stderr.strip().splitlines()[-2:])}
@@ -144,6 +182,8 @@ def main() -> None:
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--plain-malloc", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--aten-mish", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", default="yolov4s-mbv3s")
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
@@ -159,20 +199,25 @@ def main() -> None:
         return
     from edgeyolo.bench.studies.step_report import write_step_report
     peer_ok = subprocess.run([args.peer_python, "-c", "import ultralytics"], capture_output=True).returncode == 0
-    cells = {f"{args.model}": (sys.executable, args.model, False), f"{args.model} channels-last":
-             (sys.executable, args.model, True)}
+    trained = ("--channels-last",)  # with the allocator and the CPU Mish: as the trainer runs it
+    cells = {f"{args.model} as edgeyolo trains it": (sys.executable, args.model, trained, None),
+             f"{args.model}, no channels-last": (sys.executable, args.model, (), None),
+             f"{args.model}, glibc's default allocator": (sys.executable, args.model, trained + ("--plain-malloc",), None),
+             f"{args.model}, ATen's Mish autograd": (sys.executable, args.model, trained + ("--aten-mish",), None)}
     if peer_ok:
-        cells["yolov8n (Ultralytics)"] = (args.peer_python, "yolov8n", False)
+        cells[PEER] = (args.peer_python, "yolov8n", (), None)
+        cells["yolov8n, edgeyolo's allocator settings"] = (args.peer_python, "yolov8n", (), SAME_ALLOCATOR)
     runs: dict[str, list[dict]] = {k: [] for k in cells}
     load0 = os.getloadavg()[0]
     for r in range(args.rounds):
-        for label, (python, name, cl) in cells.items():
-            runs[label].append(_cell(python, name, args, cl))
+        for label, (python, name, flags, env) in cells.items():
+            runs[label].append(_cell(python, name, args, flags, env))
             print(f"round {r + 1}: {label}: {runs[label][-1].get('step_s', runs[label][-1].get('failed'))}", flush=True)
-    profile = _cell(sys.executable, args.model, args, profile=True)
-    record = {"settings": {k: v for k, v in vars(args).items() if k not in ("worker", "channels_last", "profile")},
+    profile = _cell(sys.executable, args.model, args, trained + ("--profile",))
+    record = {"cpu": _cpu(), "settings": {k: v for k, v in vars(args).items()
+                               if k not in ("worker", "channels_last", "profile", "plain_malloc", "aten_mish")},
               "load_avg": [load0, os.getloadavg()[0]], "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs,
-              "profile": profile.get("families", {}), "peer": "ok" if peer_ok else
+              "profile": profile.get("families", {}), "reference": PEER, "peer": "ok" if peer_ok else
               f"skipped: Ultralytics is not importable in {args.peer_python}"}
     print(write_step_report(record, Path(args.out)))
 

@@ -16,7 +16,11 @@ Two placements, one per runtime (``runtime``):
   1.2-1.5x slower than FP32 here). A ReLU / ReLU6 after a conv is folded into that conv's uint8
   range (zero point 0, saturating at the calibrated max) instead of running in float between a DQ
   and a Q (yolov4-mbv3l's INT8 went from 0.64x to 0.59x of FP32, benchmarks/README.md). Outputs
-  feeding the float decode stay unrounded.
+  feeding the float decode stay unrounded. Weights use 7 of their 8 bits (``reduce_range``): on
+  x86 CPUs without VNNI (AVX2 only, e.g. AMD Zen 2/3, Intel before Ice Lake) ORT's U8S8 kernels add
+  pairs of uint8 x int8 products in int16 (VPMADDUBSW), which saturates with full-range weights;
+  a conv with seeded weights was off by 8 % of its range on such a CPU, and by 1.6 % with 7-bit
+  weights ([-64, 64]: 255 x 64 x 2 < 32,767 cannot saturate) on any CPU. TensorRT's placement keeps 8.
 """
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
                             op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS],
                             calibrate_method=ort_method(method),
                             nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
-                            extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+                            reduce_range=not trt, extra_options=extra, calibration_cache_path=str(cache) if cache else None)
         if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
             proto, decode_set = onnx.load(str(tmp)), set(decode)
             heads = {i for n in fp32.graph.node if n.name in decode_set for i in n.input}

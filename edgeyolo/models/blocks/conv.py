@@ -4,10 +4,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Activations a YAML may name. Mish is the seeds' (PyTorch_YOLOv4 u5) default; hswish/hsigmoid are
-# torch's native ops, numerically identical to the seeds' x * relu6(x + 3) / 6 forms.
+from .mish import Mish
+
+# Activations a YAML may name. Mish is the seeds' (PyTorch_YOLOv4 u5) default (an nn.Mish with a
+# faster CPU autograd, see mish.py); hswish/hsigmoid are torch's native ops, numerically identical to
+# the seeds' x * relu6(x + 3) / 6 forms.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "mish": nn.Mish,
+    "mish": Mish,
     "silu": nn.SiLU,
     "relu": nn.ReLU,
     "relu6": nn.ReLU6,
