@@ -60,6 +60,20 @@ def parse_cpu_model(cpuinfo: str) -> str | None:
     return None
 
 
+# The vector units that decide a CPU's speed: oneDNN's fp32/bf16 kernels, ONNX Runtime's int8 ones
+# (without VNNI, its u8 x s8 products saturate in int16).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """Which of ``CPU_FEATURES`` the ``flags`` line of ``/proc/cpuinfo`` lists (read when not given);
+    ``[]`` where there is none (not Linux, or not x86)."""
+    if cpuinfo is None:
+        cpuinfo = _read_file("/proc/cpuinfo") or ""
+    flags = set(next((ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines() if ln.startswith("flags")), []))
+    return [f for f in CPU_FEATURES if f in flags]
+
+
 def library_versions() -> dict[str, str | None]:
     """torch/CUDA/cuDNN/TensorRT/onnxruntime/... versions; None for what is not installed."""
     out: dict[str, str | None] = {"python": platform.python_version()}

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from edgeyolo.bench.device import Readers, device_name, device_record, parse_cpu_model
+from edgeyolo.bench.device import Readers, cpu_features, device_name, device_record, parse_cpu_model
 from edgeyolo.bench.jetson import (jetpack_for, parse_device_tree_model, parse_jetson_clocks, parse_l4t_release,
                                    parse_nvpmodel, parse_tegrastats)
 from edgeyolo.bench.power import PowerSampler, energy_per_frame
@@ -206,3 +206,9 @@ def test_energy_per_frame_and_no_samples():
         ps.start()
         ps.stop()
         assert ps.result(1.0, 10).mean_w is None
+
+
+def test_cpu_features_reads_the_flags_line():
+    info = "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16\n"
+    assert cpu_features(info) == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]
+    assert cpu_features("Hardware\t: BCM2835\nFeatures\t: fp asimd\n") == []  # ARM: no x86 flags line

@@ -39,6 +39,7 @@ from edgeyolo.models.checkpoint import load_model
 from edgeyolo.runtime.backends import OrtBackend
 
 from edgeyolo.bench.artifacts import random_checkpoint
+from edgeyolo.bench.device import cpu_features
 from edgeyolo.bench.studies import RESULTS
 
 MODELS = ["yolov4s-mbv3s", "yolov4-mbv3l", "yolov4-l"]
@@ -175,9 +176,7 @@ def device_info(threads: int) -> dict:
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
                platform.processor())
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-    # the int8 dot-product units decide whether ORT's INT8 convs can beat FP32
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    isa = cpu_features(info)  # the int8 dot-product units decide whether ORT's INT8 convs can beat FP32
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
             "load_avg_at_start": os.getloadavg()}

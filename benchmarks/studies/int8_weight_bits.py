@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.device import cpu_features
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.int8.calibration import calibration_batches
 from edgeyolo.export.int8.qdq import quantize_qdq
@@ -26,12 +27,6 @@ from edgeyolo.export.deploy import prepare_model
 from edgeyolo.export.targets import get_target
 from edgeyolo.models.checkpoint import load_model
 from edgeyolo.runtime.backends import OrtBackend
-
-
-def _isa() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags) or "?"
 
 
 def _quantize(fp32: Path, out: Path, batches, full_range: bool) -> Path:
@@ -71,10 +66,11 @@ def main() -> None:
             r = evaluate_map(OrtBackend(path), a.data, a.imgsz, model.nc)
             rows[label] = {**r.as_dict(), "seconds": round(time.perf_counter() - t0, 1)}
     res = {"weights": str(a.weights), "data": str(a.data), "imgsz": a.imgsz, "calib_images": a.calib_images,
-           "cpu_isa": _isa(), "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+           "cpu_isa": " ".join(cpu_features()) or "?", "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     lines = [f"# ORT INT8: 7-bit against 8-bit weights (CPU flags: {res['cpu_isa']})", "",
              f"{res['date']}; `{a.weights}` on `{a.data}` at {a.imgsz}, entropy calibration on {a.calib_images} "
-             "training images, ONNX Runtime CPU. Produced by `python benchmarks/studies/int8_weight_bits.py`.", "",
+             "training images, ONNX Runtime CPU. Produced by `python benchmarks/studies/int8_weight_bits.py`. Compare the "
+             "two INT8 rows; for INT8 against FP32 with an interval on the drop, `edgeyolo export --int8 --data`.", "",
              "| model | mAP@0.5 | mAP@0.5:0.95 | images | eval s |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['mAP50']:.2f} | {v['mAP50-95']:.2f} | {v['images']} | {v['seconds']} |" for k, v in rows.items()]
     a.out.mkdir(parents=True, exist_ok=True)

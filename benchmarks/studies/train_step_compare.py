@@ -155,11 +155,9 @@ def _profile(step, x, t) -> dict[str, float]:
 
 def _cpu() -> str:
     """The CPU and its vector units: a step's speed, and which kernels oneDNN picks, depend on them."""
-    from edgeyolo.bench.device import parse_cpu_model
+    from edgeyolo.bench.device import cpu_features, parse_cpu_model
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{parse_cpu_model(info) or 'unknown CPU'} ({', '.join(isa) or 'no AVX2'})"
+    return f"{parse_cpu_model(info) or 'unknown CPU'} ({', '.join(cpu_features(info)) or 'no AVX2'})"
 
 
 PEER = "yolov8n (Ultralytics) as Ultralytics trains it"
