@@ -34,10 +34,10 @@ from edgeyolo.data.synthetic import cache_dir
 PEER_SCRIPT = """
 import sys, ultralytics.utils.torch_utils as tu
 from ultralytics import YOLO
-data, epochs, imgsz, batch, workers, threads, project, name = sys.argv[1:9]
+data, epochs, imgsz, batch, workers, threads, project, name, seed = sys.argv[1:10]
 tu.NUM_THREADS = int(threads)
 YOLO("yolov8n.yaml").train(data=data, epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), workers=int(workers),
-    device="cpu", project=project, name=name, exist_ok=True, plots=False, seed=0, pretrained=False, amp=False,
+    device="cpu", project=project, name=name, exist_ok=True, plots=False, seed=int(seed), pretrained=False, amp=False,
     verbose=False)
 """
 
@@ -53,7 +53,8 @@ def _curve(csv_path: Path, map50: str, map95: str) -> list[dict[str, float]]:
 def train_edgeyolo(data: Path, args: argparse.Namespace, run: Path) -> dict:
     cmd = [sys.executable, "-m", "edgeyolo.cli", "train", "--model", args.model, "--data", str(data), "--epochs",
            str(args.epochs), "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", str(args.workers),
-           "--project", str(run.parent), "--name", run.name, "--exist-ok", "--device", "cpu", *args.edgeyolo_args]
+           "--project", str(run.parent), "--name", run.name, "--exist-ok", "--device", "cpu", "--seed", str(args.seed),
+           *args.edgeyolo_args]
     return _run_cell(cmd, run / "results.csv", "metrics/mAP50", "metrics/mAP50-95", args.threads)
 
 
@@ -63,7 +64,7 @@ def train_peer(data: Path, args: argparse.Namespace, run: Path) -> dict:
     if check.returncode:
         return {"skipped": f"Ultralytics is not importable in {args.peer_python}"}
     cmd = [args.peer_python, "-c", PEER_SCRIPT, str(data), str(args.epochs), str(args.imgsz), str(args.batch),
-           str(args.workers), str(args.threads), str(run.parent), run.name]
+           str(args.workers), str(args.threads), str(run.parent), run.name, str(args.seed)]
     cell = _run_cell(cmd, run / "results.csv", "metrics/mAP50(B)", "metrics/mAP50-95(B)", args.threads)
     return {**cell, "version": check.stdout.strip()}
 
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--model", default="yolov4s-mbv3s")
+    ap.add_argument("--seed", type=int, default=0, help="both tools' seed: a second seed shows a set's run-to-run spread")
     ap.add_argument("--peer-python", default=sys.executable)
     ap.add_argument("--edgeyolo-args", nargs=argparse.REMAINDER, default=[],
                     help="extra `edgeyolo train` arguments (last on the line); the defaults are what is judged")

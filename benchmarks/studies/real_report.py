@@ -51,7 +51,7 @@ def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     lines = [f"# Real images: edgeyolo ({s['model']}) against Ultralytics yolov8n, from scratch", "",
              f"{report['device']}; {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, {s['threads']} "
-             f"threads, {s['workers']} loader workers, each tool's defaults"
+             f"threads, {s['workers']} loader workers, seed {s.get('seed', 0)} for both, each tool's defaults"
              + (f" (edgeyolo extra: `{' '.join(s['edgeyolo_args'])}`)" if s["edgeyolo_args"] else "")
              + f"; load average {report['load_avg_start']:.2f} at start, {report['load_avg_end']:.2f} at end. "
              "Each tool scores its own validation (both: YOLOv5-lineage AP, 101-point, conf 0.001; NMS IoU 0.65 "
