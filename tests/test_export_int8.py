@@ -159,7 +159,11 @@ def test_ort_weights_cannot_saturate_avx2_kernels(tmp_path: Path) -> None:
         q = onnx.load(str(quantize_qdq(fp, tmp_path / f"{runtime}.onnx", batches, "minmax", runtime=runtime)))
         weights = [numpy_helper.to_array(i) for i in q.graph.initializer if i.name.endswith("_quantized")]
         spans[runtime] = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
-    assert spans == {"onnxruntime": 64, "tensorrt": 127}
+    full = onnx.load(str(quantize_qdq(fp, tmp_path / "full.onnx", batches, "minmax", runtime="onnxruntime",
+                                      full_range_weights=True)))
+    spans["onnxruntime, full range"] = max(int(np.abs(numpy_helper.to_array(i).astype(np.int32)).max())
+                                           for i in full.graph.initializer if i.name.endswith("_quantized"))
+    assert spans == {"onnxruntime": 64, "tensorrt": 127, "onnxruntime, full range": 127}
 
 
 def test_calibration_cache_reused(fp32: Path, qdq, batches, tmp_path: Path) -> None:

@@ -29,22 +29,6 @@ from edgeyolo.models.checkpoint import load_model
 from edgeyolo.runtime.backends import OrtBackend
 
 
-def _quantize(fp32: Path, out: Path, batches, full_range: bool) -> Path:
-    """``quantize_qdq`` for ORT, with its 7-bit weights switched back to 8 bits when ``full_range``."""
-    import onnxruntime.quantization as ortq
-    if not full_range:
-        return quantize_qdq(fp32, out, batches, "entropy", runtime="onnxruntime")
-    original = ortq.quantize_static
-
-    def eight_bit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        return original(*args, **{**kwargs, "reduce_range": False})
-    ortq.quantize_static = eight_bit
-    try:
-        return quantize_qdq(fp32, out, batches, "entropy", runtime="onnxruntime")
-    finally:
-        ortq.quantize_static = original
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", type=Path, required=True)
@@ -59,8 +43,10 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(deploy, Path(tmp) / "fp32.onnx", a.imgsz)
-        paths = {"FP32": fp32, "INT8, 7-bit weights (the export's)": _quantize(fp32, Path(tmp) / "w7.onnx", batches, False),
-                 "INT8, 8-bit weights": _quantize(fp32, Path(tmp) / "w8.onnx", batches, True)}
+        paths = {"FP32": fp32, "INT8, 7-bit weights (the export's)": quantize_qdq(fp32, Path(tmp) / "w7.onnx", batches, "entropy",
+                                                                   runtime="onnxruntime"),
+                 "INT8, 8-bit weights": quantize_qdq(fp32, Path(tmp) / "w8.onnx", batches, "entropy",
+                                                     runtime="onnxruntime", full_range_weights=True)}
         for label, path in paths.items():
             t0 = time.perf_counter()
             r = evaluate_map(OrtBackend(path), a.data, a.imgsz, model.nc)

@@ -61,6 +61,7 @@ def _edgeyolo_step(model_name: str, imgsz: int, channels_last: bool, allocator: 
     import torch
     from torch import nn
 
+    from edgeyolo.export.rewrite import swap_modules
     from edgeyolo.models import build_model
     from edgeyolo.train.allocator import keep_freed_memory
     from edgeyolo.train.ema import ModelEMA
@@ -71,10 +72,7 @@ def _edgeyolo_step(model_name: str, imgsz: int, channels_last: bool, allocator: 
         keep_freed_memory()
     model = build_model(model_name, nc=1)
     if aten_mish:  # plain nn.Mish in place of edgeyolo's Mish (same function, ATen's autograd)
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.Mish):
-                    parent._modules[name] = nn.Mish()
+        model, _ = swap_modules(model, lambda m: isinstance(m, nn.Mish), lambda m: nn.Mish())
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt).train()
     hyp = load_hyp()

@@ -46,17 +46,19 @@ FOLDED_ACTIVATIONS = ("Relu", "Clip")
 
 def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.ndarray] | None, method: str = "entropy",
                  cache: str | Path | None = None, exclude: Sequence[str] = (), only: Sequence[str] | None = None,
-                 runtime: str = TENSORRT) -> Path:
+                 runtime: str = TENSORRT, full_range_weights: bool | None = None) -> Path:
     """Write the Q/DQ model of ``fp32_onnx`` to ``out`` for ``runtime`` (see the module docstring).
 
     ``batches`` (float32 (B, 3, H, W)) feed calibration unless ``cache`` already holds ranges (then
     they may be None). ``exclude``: node names kept in float (TensorRT then picks FP16/FP32 for
-    them). ``only``: quantize just these nodes (per-layer sensitivity).
+    them). ``only``: quantize just these nodes (per-layer sensitivity). ``full_range_weights``: all 8
+    bits of the weights (default: TensorRT yes, ONNX Runtime no, see the module docstring).
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: PLC0415
     if runtime not in (TENSORRT, ONNXRUNTIME):
         raise ValueError(f"runtime must be {TENSORRT!r} or {ONNXRUNTIME!r}, got {runtime!r}")
     trt = runtime == TENSORRT
+    full_range = trt if full_range_weights is None else full_range_weights
     reader, extra = calibration_reader(batches)
     # QuantizeBias False: ORT would store biases as INT32 behind a DequantizeLinear, which TensorRT's
     # parser rejects; TensorRT quantizes the bias itself when it fuses the conv.
@@ -76,7 +78,7 @@ def quantize_qdq(fp32_onnx: str | Path, out: str | Path, batches: Sequence[np.nd
                             op_types_to_quantize=["Conv"] if trt else ["Conv", *FOLDED_ACTIVATIONS],
                             calibrate_method=ort_method(method),
                             nodes_to_exclude=exclude or None, nodes_to_quantize=list(only) if only is not None else None,
-                            reduce_range=not trt, extra_options=extra, calibration_cache_path=str(cache) if cache else None)
+                            reduce_range=not full_range, extra_options=extra, calibration_cache_path=str(cache) if cache else None)
         if not trt:  # the head convs' outputs go to the float decode: rounding them only loses accuracy
             proto, decode_set = onnx.load(str(tmp)), set(decode)
             heads = {i for n in fp32.graph.node if n.name in decode_set for i in n.input}
