@@ -81,11 +81,18 @@ def test_cli_errors_and_compare(tmp_path, capsys):
     assert "| m | onnx | fp32 | 320 | 1 | 10.00 | 20.00 | 2.00x |" in (tmp_path / "cmp" / "compare.md").read_text()
 
 
-def test_int8_auto_cells(tmp_path, tiny_data, ckpt):
+def test_int8_auto_cells(tmp_path, tiny_data, tiny_model):
     """--int8 auto reaches the export for trained weights only (random ones have no mAP to protect),
-    and is part of the export cache key."""
+    and is part of the export cache key. The checkpoint is the tiny model: its per-layer sensitivity
+    scan opens one session per conv, a few instead of yolov4s-mbv3s's ~100."""
+    import torch
+
     from edgeyolo.bench.artifacts import ExportSpec, content_key
     from edgeyolo.bench.runner import BenchOptions, run_bench
+    from edgeyolo.models import build_model
+    from edgeyolo.models.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", build_model(tiny_model, nc=4).eval(), ["motorcycle", "car", "bus", "truck"])
     on, auto = (ExportSpec("onnx", "int8", 64, 1, str(tiny_data), 8, "minmax", "ort", m) for m in ("on", "auto"))
     assert content_key(ckpt, on) != content_key(ckpt, auto)
     o = BenchOptions(weights=[ckpt], models=["yolov4s-mbv3s"], formats=["onnx"], precisions=["int8"], sizes=[64],
