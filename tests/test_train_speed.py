@@ -33,8 +33,8 @@ def test_cpu_mish_gradient_is_the_derivative():
     assert torch.autograd.gradcheck(_MishCPU.apply, (x,))
 
 
-def test_cpu_mish_saves_only_its_input():
-    """Training memory as with nn.Mish: one saved tensor, x itself."""
+def test_cpu_mish_saves_one_tensor():
+    """Training memory as with nn.Mish: one saved tensor of x's shape (the derivative)."""
     packed = []
     x = torch.randn(2, 8, 5, 5, requires_grad=True)
     with torch.autograd.graph.saved_tensors_hooks(lambda t: packed.append(t) or t, lambda t: t):
@@ -119,3 +119,19 @@ def test_step_report_sets_each_model_against_the_peer(tmp_path):
     # peer: 32 images/s, 32 per GFLOP, 32 GFLOP/s; ours: 16, 8, 32
     assert "| 8.00 | 0.25 | 32.0 | 1.00 |" in row
     assert "| broken | ImportError: x |" in text and (tmp_path / "train_throughput.json").exists()
+
+
+def test_step_report_pairs_rounds(tmp_path):
+    """The paired figure takes each round's ratio, so a slow spell of the host in one round (the
+    peer's 0.7 s) does not move it as it moves the ratio of medians."""
+    from edgeyolo.bench.studies.step_report import paired_ratios, write_step_report
+    runs = {"ours": [{"gflops": 2.0, "step_s": s} for s in (1.0, 1.2, 0.9)],
+            "peer": [{"gflops": 1.0, "step_s": s} for s in (0.7, 0.6, 0.45)]}
+    assert paired_ratios(runs["ours"], runs["peer"]) == [0.7, 0.5, 0.5]
+    record = {"settings": {"imgsz": 320, "batch": 16, "threads": 2, "rounds": 3, "steps": 5, "warmup": 2,
+                           "model": "m"}, "load_avg": [0.1, 0.2], "date": "d", "runs": runs, "reference": "peer",
+              "peer": "ok", "profile": {}}
+    text = write_step_report(record, tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| ours"))
+    assert "| 0.30 |" in row  # ratio of medians: 0.6 / 1.0 / 2 GFLOPs
+    assert "images/s per GFLOP 0.25 of yolov8n's (rounds 0.25-0.35), forward GFLOP/s 1.00x" in text

@@ -29,6 +29,13 @@ def summarise(runs: list[dict[str, Any]], batch: int) -> dict[str, float] | None
             "first_step_s": statistics.median(r.get("first_step_s", float("nan")) for r in ok)}
 
 
+def paired_ratios(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> list[float]:
+    """Per round, the reference's step time over this cell's (> 1: this cell is faster). Cells of a
+    round run back to back, so a slow spell of a shared host weighs on both sides of a ratio alike,
+    where it would move a ratio of medians taken over different rounds."""
+    return [ref["step_s"] / r["step_s"] for r, ref in zip(runs, reference) if "step_s" in r and "step_s" in ref]
+
+
 def write_step_report(record: dict[str, Any], out: Path) -> str:
     s = record["settings"]
     lines = ["# Training step: edgeyolo beside Ultralytics yolov8n, CPU", "",
@@ -52,6 +59,16 @@ def write_step_report(record: dict[str, Any], out: Path) -> str:
                      f"{vs['gflop_per_s']} | {m['spread'][0]:.2f}-{m['spread'][1]:.2f} | {m['first_step_s']:.1f} |")
     if record["peer"] != "ok":
         lines.append(f"\nyolov8n: {record['peer']}")
+    elif ref:
+        label = next(iter(record["runs"]))
+        ratios = paired_ratios(record["runs"][label], record["runs"][record["reference"]])
+        m = summarise(record["runs"][label], s["batch"])
+        if ratios and m:
+            flops = ref["gflops"] / m["gflops"]  # per GFLOP: divide by the own model's GFLOPs
+            per = sorted(r * flops for r in ratios)
+            lines += ["", f"Paired by round ({label} against yolov8n in the same round, {len(ratios)} rounds): "
+                      f"images/s per GFLOP {statistics.median(per):.2f} of yolov8n's (rounds {per[0]:.2f}-{per[-1]:.2f}), "
+                      f"forward GFLOP/s {statistics.median(ratios) / flops:.2f}x yolov8n's."]
     if record["profile"]:
         lines += ["", f"Where a step of {s['model']} goes (torch.profiler, self CPU time by operator family):", "",
                   "| family | share |", "|---|---|"]

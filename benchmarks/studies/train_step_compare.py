@@ -12,7 +12,7 @@ mistaken for the model's.
 Each cell runs in its own process: the peer in ``--peer-python`` (skipped with the reason where
 Ultralytics is not importable). Writes ``<out>/train_throughput.{md,json}``.
 
-    python benchmarks/studies/train_step_compare.py --peer-python /path/to/venv/bin/python [--rounds 3]
+    python benchmarks/studies/train_step_compare.py --peer-python /path/to/venv/bin/python [--rounds 6]
 """
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--peer-python", default=sys.executable)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "cpu-amd-epyc"))
