@@ -1,0 +1,35 @@
+"""The letterbox-phase study places the image where it says and counts degenerate boxes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def test_placed_puts_the_image_at_top_and_centre():
+    from edgeyolo.bench.studies.pad_phase import placed
+    img = np.zeros((10, 6, 3), np.uint8)
+    img[..., 0] = 255  # blue in BGR
+    x = placed(img, 32, top=4)
+    assert x.shape == (1, 3, 32, 32)
+    assert torch.all(x[0, 2, 4:14, 13:19] == 1) and torch.all(x[0, 0, 4:14, 13:19] == 0)  # RGB: blue is channel 2
+    assert torch.allclose(x[0, :, 3, :], torch.full((3, 32), 114 / 255)) and torch.allclose(x[0, :, 14, :], torch.full((3, 32), 114 / 255))
+    with pytest.raises(ValueError, match="does not fit a 32 px canvas"):
+        placed(img, 32, top=23)
+
+
+def test_answer_counts_boxes_and_degenerate_ones(tiny_model):
+    from edgeyolo.bench.studies.pad_phase import answer
+    from edgeyolo.models import build_model
+    torch.manual_seed(0)
+    model = build_model(tiny_model, nc=2).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x)[0]
+    score = out[:, 4] * out[:, 5:].max(1).values
+    conf = float(score.median())
+    res = answer(model, x, conf)
+    kept = out[score > conf]
+    assert res["boxes"] == len(kept) > 0
+    assert res["degenerate"] == int(((kept[:, 2] < 2) | (kept[:, 3] < 2)).sum())
+    assert res["backbone_peak"] > 0
