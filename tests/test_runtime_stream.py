@@ -112,7 +112,10 @@ def sigint_while_held(onnx_model: Path, src: Path, out: Path, at: str) -> tuple[
     err = out.with_name("stderr.txt")
     with open(err, "w") as ef:
         p = subprocess.Popen([sys.executable, "-c", CHILD, at, "stream", "--model", str(onnx_model), "--source",
-                              str(src), "--save", str(out)], stdout=subprocess.PIPE, stderr=ef, text=True)
+                              str(src), "--save", str(out)], stdout=subprocess.PIPE, stderr=ef, text=True,
+                             # a shell that starts jobs in the background (nohup, `&` in scripts) ignores
+                             # SIGINT, and a child would inherit that: give it the default a terminal gives
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue = queue.Queue()
 
     def pump() -> None:
