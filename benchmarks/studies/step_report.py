@@ -62,9 +62,9 @@ def write_step_report(record: dict[str, Any], out: Path) -> str:
     elif ref:
         label = next(iter(record["runs"]))
         ratios = paired_ratios(record["runs"][label], record["runs"][record["reference"]])
-        m = summarise(record["runs"][label], s["batch"])
-        if ratios and m:
-            flops = ref["gflops"] / m["gflops"]  # per GFLOP: divide by the own model's GFLOPs
+        if ratios:
+            gflops = next(r["gflops"] for r in record["runs"][label] if "step_s" in r)
+            flops = ref["gflops"] / gflops  # per GFLOP: divide by the own model's GFLOPs
             per = sorted(r * flops for r in ratios)
             lines += ["", f"Paired by round ({label} against yolov8n in the same round, {len(ratios)} rounds): "
                       f"images/s per GFLOP {statistics.median(per):.2f} of yolov8n's (rounds {per[0]:.2f}-{per[-1]:.2f}), "
