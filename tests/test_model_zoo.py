@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgeyolo.cli import cli
 from edgeyolo.models import build_model, model_names
-from edgeyolo.models.summary import count_params
+from edgeyolo.models.summary import count_params, part_stats
 
 # The seed repositories' model sizes: (parameter tensors, parameters) with nc = 4, as the seeds print them.
 SEED_FIGURES = {
@@ -56,6 +56,28 @@ def test_info_list_names_every_model():
     assert result.exit_code == 0, result.output
     listed = [line.split()[0] for line in result.output.splitlines()[1:]]
     assert listed == model_names() and len(listed) == 36
+
+
+@pytest.mark.parametrize("name", ["yolov4s-mbv3s", "yolov4s-r50"])
+def test_part_gflops_match_torch_flop_counter(name):
+    # part_stats extrapolates two small forwards (a + b * area) and counts convs with hooks; it must
+    # give exactly what torch's FlopCounterMode counts in one meta-device forward at the size asked
+    # (squeeze-excitation's constant term in mbv3s, a max-pool stem in r50), and leave the model as it was.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model(name, nc=4, device="meta")
+    got = [s.gflops for s in part_stats(model, 96)]
+    assert next(model.parameters()).is_meta and model.training
+    x, want = torch.zeros(1, 3, 96, 96, device="meta"), []
+    with torch.no_grad():
+        model.eval()
+        for run in (lambda t: model.backbone(t), lambda t: model.neck(*t), lambda t: model.head(t)):
+            with FlopCounterMode(display=False) as counter:
+                x = run(x)
+            want.append(counter.get_total_flops() / 1e9)
+    assert got == pytest.approx(want, rel=1e-12, abs=0) and min(want) > 0
+    with pytest.raises(ValueError, match="multiple of the model's largest stride 32"):
+        part_stats(model, 100)
 
 
 def test_scales_shrink_head_and_keep_backbone():

@@ -21,6 +21,7 @@ import yaml
 from .detect import Detect
 from .graph import RowGraph
 from .registry import MULTI_INPUT, RowSpec, get_row_builder
+from .summary import runnable
 from .yolo import YOLO, FeatureInfo, RowInfo
 from .zoo import config_dir, resolve_name
 
@@ -115,11 +116,10 @@ def _fmt_from(f: Any, shown: list) -> str:
 @torch.no_grad()
 def _probe_strides(model: YOLO, size: int = 64) -> tuple[list[int], list[int]]:
     """Strides of the backbone taps and of the neck outputs, from one forward of a zero image."""
-    was_training = model.training
-    model.eval()
-    taps = model.backbone(torch.zeros(1, 3, size, size))
-    outs = model.neck(*taps)
-    model.train(was_training)
+    with runnable(model):
+        p = next(model.parameters())
+        taps = model.backbone(torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype))
+        outs = model.neck(*taps)
     return [size // t.shape[-2] for t in taps], [size // o.shape[-2] for o in outs]
 
 

@@ -1,12 +1,12 @@
 """Model summaries: the seeds' per-row table, a backbone/neck/head breakdown, and FLOPs."""
 from __future__ import annotations
 
-import copy
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from .yolo import YOLO
 
@@ -25,25 +25,74 @@ def count_params(module: nn.Module) -> tuple[int, int]:
     return len(ps), sum(p.numel() for p in ps)
 
 
+@contextmanager
+def runnable(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for a shape-only forward, then as it was. A meta-device model is moved
+    onto uninitialised CPU memory meanwhile and back to meta after: on meta every op runs through
+    Python reference decompositions (~1 ms each), while real kernels on small inputs give the same
+    shapes in a few ms; the values are never read. Moved in place, because copying a module tree
+    (``copy.deepcopy``) costs more than the forwards."""
+    meta = next(model.parameters()).is_meta
+    training, threads = model.training, torch.get_num_threads()
+    if meta:
+        model.to_empty(device="cpu")
+    # One thread: these forwards are tiny, and on a CPU another job keeps busy, a thread team waits
+    # on every op (36 models' probes took 138 s on 2 threads against 18 s on one, beside a training run).
+    torch.set_num_threads(1)
+    try:
+        yield model.eval()
+    finally:
+        torch.set_num_threads(threads)
+        model.train(training)
+        if meta:
+            model.to("meta")
+
+
 def part_stats(model: YOLO, imgsz: int = 640) -> list[PartStats]:
-    """Params and GFLOPs (2 x multiply-accumulates of convs/matmuls, as thop-based YOLO tables) of
-    the backbone, neck and head at a square ``imgsz`` input, batch 1. Counted on a meta-device
-    copy: no memory for activations and no arithmetic, so even the L models at 640 are instant."""
-    if imgsz <= 0 or imgsz % 32:
-        raise ValueError(f"imgsz must be a positive multiple of 32, got {imgsz}")
-    meta = (model if model.head.stride.is_meta else copy.deepcopy(model).to("meta")).eval()
-    x = torch.zeros(1, 3, imgsz, imgsz, device="meta")
-    flops = []
-    with torch.no_grad():
-        for run in (lambda t: meta.backbone(t), lambda t: meta.neck(*t), lambda t: meta.head(t)):
-            with FlopCounterMode(display=False) as counter:
-                x = run(x)
-            flops.append(counter.get_total_flops() / 1e9)
+    """Params and GFLOPs (2 x multiply-accumulates of convs and linear layers, as thop-based YOLO
+    tables and ``torch.utils.flop_counter`` count them) of the backbone, neck and head at a square
+    ``imgsz`` input, batch 1.
+
+    Counted exactly without a forward at ``imgsz``: when the side is a multiple of the largest
+    stride, every conv's output area is the input's over its stride squared and the squeeze-
+    excitation convs run on pooled 1x1 maps, so each part's FLOPs are ``a + b * imgsz**2``; two
+    forwards at one and two times the largest stride give ``a`` and ``b`` (a meta-device model runs
+    them on uninitialised CPU memory, see ``runnable``). Module hooks count them: ``FlopCounterMode`` sends every op through Python dispatch (half
+    a second a model, which ``info --list`` paid 36 times) for the same numbers (tests hold it)."""
+    s1 = max(f.stride for f in model.feature_info)  # the largest stride, as data: a meta model has no values
+    if imgsz <= 0 or imgsz % s1:
+        raise ValueError(f"imgsz must be a positive multiple of the model's largest stride {s1}, got {imgsz}")
+    with runnable(model):
+        (f1, a1), (f2, a2) = ((_part_flops(model, n), n * n) for n in (s1, 2 * s1))
     stats = []
-    for name, part, gf in zip(("backbone", "neck", "head"), (model.backbone, model.neck, model.head), flops):
+    for k, (name, part) in enumerate((("backbone", model.backbone), ("neck", model.neck), ("head", model.head))):
+        flops = f1[k] + (f2[k] - f1[k]) * (imgsz * imgsz - a1) / (a2 - a1)
         tensors, params = count_params(part)
-        stats.append(PartStats(name, params, tensors, gf))
+        stats.append(PartStats(name, params, tensors, flops / 1e9))
     return stats
+
+
+@torch.no_grad()
+def _part_flops(model: YOLO, size: int) -> list[int]:
+    """FLOPs of the backbone, neck and head of one ``size`` x ``size`` forward of ``model`` (eval
+    mode): 2 x output elements x weights per output element, per conv / linear."""
+    total = [0]
+
+    def count(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        total[0] += 2 * out.numel() * m.weight[0].numel()  # weight[0]: (c_in / groups) x kh x kw, or in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        p = next(model.parameters())
+        x, flops = torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype), []
+        for run in (lambda t: model.backbone(t), lambda t: model.neck(*t), lambda t: model.head(t)):
+            before = total[0]
+            x = run(x)
+            flops.append(total[0] - before)
+    finally:
+        for h in hooks:
+            h.remove()
+    return flops
 
 
 def summary_line(model: YOLO, gflops: float | None = None) -> str:
