@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from edgeyolo.train.hyp import load_hyp
-from edgeyolo.train.recipe import (accumulation, auto_optimizer, close_mosaic_epochs, plan,
+from edgeyolo.train.ema import ModelEMA
+from edgeyolo.train.recipe import (accumulation, auto_optimizer, close_mosaic_epochs, ema_settings, plan,
                                    warmup_iterations)
 
 
@@ -37,6 +38,22 @@ def test_close_mosaic_epochs() -> None:
     assert [close_mosaic_epochs(e) for e in (5, 10, 60, 300)] == [0, 0, 0, 0]  # off unless asked (recipe.py says why)
 
 
+def test_ema_averages_a_share_of_a_short_run() -> None:
+    assert ema_settings(10**6) == (0.9999, 2000.0)  # long runs: YOLOv5's
+    assert ema_settings(40_000) == (0.9995, 2000.0)  # 5 % of the run: 2,000 updates
+    decay, tau = ema_settings(240)  # craters: 4 updates an epoch for 60 epochs
+    assert (round(decay, 6), tau) == (round(1 - 1 / 12, 6), 12.0)
+    assert ema_settings(10) == (0.0, 1.0)  # shorter than 20 updates: the EMA is the last weights
+    # With YOLOv5's settings the same 240-update run ends at decay 0.11: the last weights; with the
+    # recipe's, after 240 updates of a weight that steps 0, 1, 2, ... the EMA lags by about the horizon.
+    model = torch.nn.Linear(1, 1, bias=False)
+    ema = ModelEMA(model, decay, tau)
+    for step in range(240):
+        model.weight.data.fill_(float(step))
+        ema.update(model)
+    assert 239 - 13 < float(ema.ema.weight) < 239 - 10
+
+
 def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
     hyp = load_hyp()
     auto = plan(hyp, "auto", 56, 16, 64, 60, 1, 4, None)
@@ -47,6 +64,8 @@ def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
     assert (sgd.optimizer, sgd.lr0, sgd.warmup_bias_lr, sgd.close_mosaic) == ("SGD", 0.01, 0.1, 0)
     long = plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, 15)
     assert (long.optimizer, long.bn_momentum, auto.bn_momentum) == ("SGD", 0.03, 0.1)
+    assert (long.ema_decay, long.ema_tau) == (0.9999, 2000.0) and auto.ema_tau == 12.0  # 4 updates x 60 epochs
+    assert "EMA decay 0.9167 (ramp 12 updates)" in auto.note
 
 
 def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
@@ -61,6 +80,7 @@ def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
     t = Trainer(train_config(tmp_path, tiny_data, epochs=3, close_mosaic=1, optimizer="auto", hyp=str(hyp)))
     assert type(t.optimizer).__name__ == "AdamW" and t.recipe.close_mosaic == 1
     assert {m.momentum for m in t.ema.ema.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}
+    assert (t.ema.decay_max, t.ema.tau) == (t.recipe.ema_decay, t.recipe.ema_tau) and t.recipe.ema_tau < 2000
     seen = []
     real_epoch = t._train_epoch
 

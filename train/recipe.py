@@ -1,6 +1,6 @@
 """What a run of a given length gets: the optimizer and its learning rate, the optimizer steps per
-batch (accumulation to the nominal batch), the warm-up length, when mosaic stops and how fast
-BatchNorm's running statistics follow the weights.
+batch (accumulation to the nominal batch), the warm-up length, when mosaic stops, how fast
+BatchNorm's running statistics follow the weights and how many updates the weights' EMA averages.
 
 YOLOv5's scratch recipe (SGD at 0.01, accumulation to 64 images, at least 100 warm-up iterations,
 mosaic to the end) assumes COCO-sized runs of hundreds of thousands of iterations. A user's set of
@@ -29,6 +29,11 @@ CLOSE_MOSAIC_MAX = 10
 # step, and statistics 33 steps old no longer describe the network that is validated: a model that
 # had fitted four real tiles scored mAP@0.5 0.008 on them. 0.1 (PyTorch's default) tracks it.
 BN_MOMENTUM_LONG, BN_MOMENTUM_SHORT = 0.03, 0.1
+# The weights' EMA (validated and saved): YOLOv5's decay 0.9999 (an average over ~10,000 updates),
+# ramped in as 1 - exp(-updates / 2000). A run of a few hundred updates never gets past the ramp
+# (decay 0.11 after 240), so its EMA is just the last weights and the saved model moves with every
+# step's noise. The average is capped at this share of the run's optimizer updates instead.
+EMA_DECAY, EMA_TAU, EMA_SHARE = 0.9999, 2000.0, 0.05
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Recipe:
     warmup_iters: int  # -1: no warm-up
     close_mosaic: int  # final epochs without mosaic
     bn_momentum: float  # BatchNorm running-statistics momentum
+    ema_decay: float  # the weights' EMA: final decay and ramp time constant (optimizer updates)
+    ema_tau: float
     note: str  # one line saying what was chosen, for the run's log
 
 
@@ -73,6 +80,14 @@ def close_mosaic_epochs(epochs: int) -> int:
     return min(CLOSE_MOSAIC_MAX, int(epochs * CLOSE_MOSAIC_SHARE))
 
 
+def ema_settings(updates: int) -> tuple[float, float]:
+    """(decay, tau) of the weights' EMA for a run of ``updates`` optimizer steps: YOLOv5's
+    (0.9999, 2000) for runs of 40,000 updates and more; a shorter run averages over its last
+    ``EMA_SHARE`` of updates (decay 1 - 1 / horizon), ramped in over as many."""
+    horizon = max(EMA_SHARE * updates, 1.0)
+    return min(EMA_DECAY, 1.0 - 1.0 / horizon), min(EMA_TAU, horizon)
+
+
 def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: int, epochs: int, nc: int,
          batches_per_epoch: int, close_mosaic: int | None) -> Recipe:
     """The recipe for a run; ``optimizer`` "auto" picks by run length (then the fitted lr0 replaces
@@ -90,7 +105,9 @@ def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: 
     closing = close_mosaic_epochs(epochs) if close_mosaic is None else min(close_mosaic, epochs)
     long_run = auto_optimizer(n_images, batch, nbs, epochs, nc)[0] == "SGD"
     bn_momentum = BN_MOMENTUM_LONG if long_run else BN_MOMENTUM_SHORT
+    ema_decay, ema_tau = ema_settings(math.ceil(batches_per_epoch / acc) * epochs)
     note = (f"recipe: {name} lr0 {lr0:g}{' (auto, by run length)' if optimizer == 'auto' else ''}, "
             f"{acc} batch(es) per optimizer step, warm-up {max(nw, 0)} iterations, "
-            f"mosaic off for the last {closing} epoch(s), BatchNorm momentum {bn_momentum:g}")
-    return Recipe(name, lr0, bias_lr, acc, nw, closing, bn_momentum, note)
+            f"mosaic off for the last {closing} epoch(s), BatchNorm momentum {bn_momentum:g}, "
+            f"EMA decay {ema_decay:.4g} (ramp {ema_tau:g} updates)")
+    return Recipe(name, lr0, bias_lr, acc, nw, closing, bn_momentum, ema_decay, ema_tau, note)

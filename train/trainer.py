@@ -104,7 +104,7 @@ class Trainer(CheckpointState, EpochLoop):
         self.optimizer = build_optimizer(self.model, self.recipe.optimizer, self.hyp["lr0"], self.hyp["momentum"],
                                          self.hyp["weight_decay"])
         self.lr_factor = lr_lambda(cfg.schedule, cfg.epochs, self.hyp["lrf"])
-        self.ema = ModelEMA(self.model) if self.procs.main else None
+        self.ema = ModelEMA(self.model, self.recipe.ema_decay, self.recipe.ema_tau) if self.procs.main else None
         self.loss_fn = YOLOLoss(self.model, self.hyp, imgsz=cfg.imgsz)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
         self.start_epoch, self.best_fitness, self.last_opt_step = 0, -1.0, -1
