@@ -41,10 +41,10 @@ def test_close_mosaic_epochs() -> None:
 def test_ema_averages_a_share_of_a_short_run() -> None:
     assert ema_settings(10**6) == (0.9999, 2000.0)  # long runs: YOLOv5's
     assert ema_settings(40_000) == (0.9995, 2000.0)  # 5 % of the run: 2,000 updates
-    decay, tau = ema_settings(240)  # craters: 4 updates an epoch for 60 epochs
+    decay, tau = ema_settings(240)  # 56 images: 4 updates an epoch for 60 epochs
     assert (round(decay, 6), tau) == (round(1 - 1 / 12, 6), 12.0)
     assert ema_settings(10) == (0.0, 1.0)  # shorter than 20 updates: the EMA is the last weights
-    # With YOLOv5's settings the same 240-update run ends at decay 0.11: the last weights; with the
+    # With YOLOv5's settings a 240-update run ends at decay 0.11: the last weights; with the
     # recipe's, after 240 updates of a weight that steps 0, 1, 2, ... the EMA lags by about the horizon.
     model = torch.nn.Linear(1, 1, bias=False)
     ema = ModelEMA(model, decay, tau)
