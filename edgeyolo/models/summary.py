@@ -57,8 +57,9 @@ def part_stats(model: YOLO, imgsz: int = 640) -> list[PartStats]:
     stride, every conv's output area is the input's over its stride squared and the squeeze-
     excitation convs run on pooled 1x1 maps, so each part's FLOPs are ``a + b * imgsz**2``; two
     forwards at one and two times the largest stride give ``a`` and ``b`` (a meta-device model runs
-    them on uninitialised CPU memory, see ``runnable``). Module hooks count them: ``FlopCounterMode`` sends every op through Python dispatch (half
-    a second a model, which ``info --list`` paid 36 times) for the same numbers (tests hold it)."""
+    them on uninitialised CPU memory, see ``runnable``). Module hooks count them: ``FlopCounterMode``
+    sends every op through Python dispatch (half a second a model, which ``info --list`` paid 36
+    times) for the same numbers (tests/test_model_zoo.py holds them equal)."""
     s1 = max(f.stride for f in model.feature_info)  # the largest stride, as data: a meta model has no values
     if imgsz <= 0 or imgsz % s1:
         raise ValueError(f"imgsz must be a positive multiple of the model's largest stride {s1}, got {imgsz}")
