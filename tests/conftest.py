@@ -1,9 +1,16 @@
 """Shared fixtures: a tiny synthetic detection set generated once per test session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs one worker per core (pyproject's addopts): one thread each, or every worker's
+    # OpenMP team (and the subprocesses the tests start) spins for cores the other worker holds.
+    # Set before anything imports torch, which reads it once.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 TINY_MODEL = Path(__file__).parent / "data" / "tiny-yolo.yaml"

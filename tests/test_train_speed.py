@@ -89,7 +89,9 @@ def test_keep_freed_memory_stops_page_faults():
         faults[mode] = int(done.stdout.strip().splitlines()[-1])
     pages = 10 * 2 * 48_000_000 // 4096  # two 48 MB tensors a step, 4 KiB pages
     assert faults["default"] > pages // 2, faults  # glibc's default: every step's tensors faulted in anew
-    assert faults["keep"] < pages // 10, faults
+    # kept: the heap serves the steps again; a block or two may still land on fresh pages once
+    # (where the heap's free space happened to be split), never one step in every few
+    assert faults["keep"] < pages // 4, faults
 
 
 def test_keep_freed_memory_leaves_a_users_choice(monkeypatch):

@@ -53,47 +53,51 @@ def part_stats(model: YOLO, imgsz: int = 640) -> list[PartStats]:
     tables and ``torch.utils.flop_counter`` count them) of the backbone, neck and head at a square
     ``imgsz`` input, batch 1.
 
-    Counted exactly without a forward at ``imgsz``: when the side is a multiple of the largest
-    stride, every conv's output area is the input's over its stride squared and the squeeze-
-    excitation convs run on pooled 1x1 maps, so each part's FLOPs are ``a + b * imgsz**2``; two
-    forwards at one and two times the largest stride give ``a`` and ``b`` (a meta-device model runs
-    them on uninitialised CPU memory, see ``runnable``). Module hooks count them: ``FlopCounterMode``
-    sends every op through Python dispatch (half a second a model, which ``info --list`` paid 36
-    times) for the same numbers (tests/test_model_zoo.py holds them equal)."""
+    Counted exactly from one forward at twice the largest stride instead of one at ``imgsz``: when
+    the side is a multiple of the largest stride every conv's output area is the input's over its
+    stride squared, so its FLOPs scale with ``imgsz**2``, except the squeeze-excitation convs (and
+    any linear layer), which run on pooled 1x1 maps: at twice the largest stride every other map is
+    at least 2x2, so an output of one position is one that does not scale. A meta-device model runs
+    the forward on uninitialised CPU memory (see ``runnable``). Module hooks count the convs:
+    ``FlopCounterMode`` sends every op through Python dispatch (half a second a model, which
+    ``info --list`` paid 36 times) for the same numbers (tests/test_model_zoo.py holds them equal)."""
     s1 = max(f.stride for f in model.feature_info)  # the largest stride, as data: a meta model has no values
     if imgsz <= 0 or imgsz % s1:
         raise ValueError(f"imgsz must be a positive multiple of the model's largest stride {s1}, got {imgsz}")
     with runnable(model):
-        (f1, a1), (f2, a2) = ((_part_flops(model, n), n * n) for n in (s1, 2 * s1))
+        fixed, scaled = _part_flops(model, 2 * s1)
     stats = []
     for k, (name, part) in enumerate((("backbone", model.backbone), ("neck", model.neck), ("head", model.head))):
-        flops = f1[k] + (f2[k] - f1[k]) * (imgsz * imgsz - a1) / (a2 - a1)
+        flops = fixed[k] + scaled[k] * imgsz * imgsz / (4 * s1 * s1)
         tensors, params = count_params(part)
         stats.append(PartStats(name, params, tensors, flops / 1e9))
     return stats
 
 
 @torch.no_grad()
-def _part_flops(model: YOLO, size: int) -> list[int]:
+def _part_flops(model: YOLO, size: int) -> tuple[list[int], list[int]]:
     """FLOPs of the backbone, neck and head of one ``size`` x ``size`` forward of ``model`` (eval
-    mode): 2 x output elements x weights per output element, per conv / linear."""
-    total = [0]
+    mode), 2 x output elements x weights per output element per conv / linear, split in two: those
+    whose output is one position (pooled: they do not grow with the input) and the rest."""
+    fixed, scaled = [0, 0, 0], [0, 0, 0]
+    part = [0]
 
     def count(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
-        total[0] += 2 * out.numel() * m.weight[0].numel()  # weight[0]: (c_in / groups) x kh x kw, or in_features
+        flops = 2 * out.numel() * m.weight[0].numel()  # weight[0]: (c_in / groups) x kh x kw, or in_features
+        pooled = out.dim() < 4 or out.shape[-1] * out.shape[-2] == 1
+        (fixed if pooled else scaled)[part[0]] += flops
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
         p = next(model.parameters())
-        x, flops = torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype), []
-        for run in (lambda t: model.backbone(t), lambda t: model.neck(*t), lambda t: model.head(t)):
-            before = total[0]
+        x = torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype)
+        for k, run in enumerate((lambda t: model.backbone(t), lambda t: model.neck(*t), lambda t: model.head(t))):
+            part[0] = k
             x = run(x)
-            flops.append(total[0] - before)
     finally:
         for h in hooks:
             h.remove()
-    return flops
+    return fixed, scaled
 
 
 def summary_line(model: YOLO, gflops: float | None = None) -> str:
