@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,6 +11,8 @@ from click.testing import CliRunner
 
 from edgeyolo.cli import cli, main
 from edgeyolo.models.checkpoint import load_model, read_checkpoint
+from edgeyolo.models.builder import build_model
+from edgeyolo.train.checkpoint_state import CheckpointState
 from edgeyolo.train.trainer import Trainer
 
 from conftest import EPOCHS, VAL_INTERVAL, train_config as _cfg
@@ -60,13 +63,18 @@ def _crash_at(epoch_to_fail):
 
 
 def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
+    # The crashed run wrote last.pt after its first epoch only (the write interval is long): the
+    # resume goes back to it, drops the results.csv row written after it, and retrains to the same weights.
     straight = Trainer(_cfg(tmp_path, tiny_data, epochs=3, name="straight")).fit()
     monkeypatch.setattr(Trainer, "_train_epoch", _crash_at(2))
-    cfg = _cfg(tmp_path, tiny_data, epochs=3, name="crashed")
+    cfg = _cfg(tmp_path, tiny_data, epochs=3, name="crashed", save_interval=1e9)
     with pytest.raises(RuntimeError, match="simulated crash"):
         Trainer(cfg).fit()
     monkeypatch.undo()
-    resumed = Trainer.resume(tmp_path / "runs" / "crashed").fit()
+    crashed = tmp_path / "runs" / "crashed"
+    assert read_checkpoint(crashed / "weights" / "last.pt")["train_state"]["epoch"] == 0
+    assert (crashed / "results.csv").read_text().count("\n") == 3  # header + 2 epochs
+    resumed = Trainer.resume(crashed).fit()
     a, b = (read_checkpoint(r / "weights" / "last.pt") for r in (straight, resumed))
     assert a["train_state"]["epoch"] == b["train_state"]["epoch"] == 2
     for key in ("raw_model",):
@@ -75,6 +83,49 @@ def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
     for k, v in a["model"].items():  # EMA weights
         assert torch.equal(v, b["model"][k]), k
     assert (resumed / "results.csv").read_text().count("\n") == 4  # header + 3 epochs, no duplicates
+
+
+class _Writer(CheckpointState):
+    """CheckpointState's writes alone, on a tiny model."""
+
+    def __init__(self, tmp_path, tiny_model, save_interval):
+        self.cfg = SimpleNamespace(imgsz=96, model="tiny", save_interval=save_interval)
+        self.ema = SimpleNamespace(ema=build_model(tiny_model, nc=2))
+        self.names, self.weights_dir = ["a", "b"], tmp_path
+        self.best_fitness = -1.0
+
+    def _train_state(self, epoch):
+        return {"epoch": epoch, "best_fitness": self.best_fitness}
+
+
+@pytest.mark.parametrize("interval, last_epochs", [(25.0, [0, 3, 6, 9]), (0.0, list(range(10)))])
+def test_checkpoints_written_by_time_and_best_kept_until_then(tmp_path, tiny_model, monkeypatch, interval, last_epochs):
+    # 25 s with 10 s epochs: after the first epoch, at 30 s and 60 s, and after the last; 0: every epoch.
+    # A new best waits in memory for the next write, as it was when validated (the weights change in place).
+    import edgeyolo.train.checkpoint_state as cs
+
+    clock, written = [0.0], []
+    monkeypatch.setattr(cs.time, "monotonic", lambda: clock[0])
+    real_save = cs.atomic_torch_save
+    monkeypatch.setattr(cs, "atomic_torch_save", lambda obj, path: (written.append(path.name), real_save(obj, path)))
+    w = _Writer(tmp_path, tiny_model, interval)
+    name, weight = next(iter(w.ema.ema.state_dict().items()))  # a tensor the "training" changes in place
+    fitness = [0.1, 0.3, 0.2, 0.2, 0.5, 0.4, 0.4, 0.4, 0.4, 0.45]  # bests at epochs 0, 1, 4
+    at_best, lasts = None, []
+    for epoch, f in enumerate(fitness):
+        clock[0] = 10.0 * epoch
+        weight.fill_(epoch)
+        is_best = f > w.best_fitness
+        w.best_fitness, at_best = max(w.best_fitness, f), epoch if is_best else at_best
+        metrics = SimpleNamespace(map50=f, map=f)
+        w._save_checkpoints(epoch, SimpleNamespace(fitness=f, metrics=metrics), is_best, final=epoch == 9)
+        if written[-1:] == ["last.pt"]:  # at every write, best.pt is the one last.pt's best_fitness names
+            written.append("checked")
+            last, best = (read_checkpoint(tmp_path / n) for n in ("last.pt", "best.pt"))
+            lasts.append(last["train_state"]["epoch"])
+            assert last["train_state"]["best_fitness"] == best["meta"]["fitness"] == fitness[at_best]
+            assert best["meta"]["epoch"] == at_best and torch.equal(best["model"][name], torch.full_like(weight, at_best))
+    assert lasts == last_epochs and written.count("best.pt") == 3
 
 
 def test_early_stop_is_saved_and_not_resumed(tiny_data, tmp_path, monkeypatch):

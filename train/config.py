@@ -40,6 +40,7 @@ class TrainConfig:
     schedule: str = "cosine"
     patience: int = 50  # validations without fitness improvement before stopping
     val_interval: int = 1  # validate every N epochs (and always after the last)
+    save_interval: float = 30.0  # seconds between writes of last.pt (and best.pt); 0: every epoch
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
     precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating

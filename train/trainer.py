@@ -201,7 +201,8 @@ class Trainer(CheckpointState, EpochLoop):
             self.best_fitness = max(self.best_fitness, result.fitness)
             self.stale = 0 if is_best else self.stale + 1
         stop = self.stopped_early = self.stale >= cfg.patience
-        self._save_checkpoints(epoch, result, is_best)  # after the stop decision: last.pt says the run ended
+        # after the stop decision: last.pt says the run ended
+        self._save_checkpoints(epoch, result, is_best, final=stop or epoch + 1 == cfg.epochs)
         if stop:
             self._log(f"early stop: no fitness improvement in {cfg.patience} validations")
         return stop

@@ -38,6 +38,10 @@ import click
               help="Stop after this many validations without a fitness improvement (epochs, with --val-interval 1).")
 @click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate every N epochs (always after the last).")
+@click.option("--save-interval", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="SECONDS",
+              help="Write last.pt (the resumable state) and a new best.pt after the first epoch, then at most every "
+                   "SECONDS, and after the last epoch (0: every epoch). A run of short epochs on a small set would "
+                   "otherwise spend a tenth of its time writing them; an interrupted run resumes from the last write.")
 @click.option("--multi-scale", is_flag=True, help="Random image size in [0.5, 1.5] x imgsz per batch.")
 @click.option("--close-mosaic", type=click.IntRange(min=0), default=None, metavar="EPOCHS",
               help="Train the last EPOCHS epochs without mosaic, on whole images as validation sees them. "
