@@ -112,6 +112,8 @@ class CheckpointState:
             meta.update({"fitness": result.fitness, "mAP50": result.metrics.map50, "mAP50-95": result.metrics.map})
         now = time.monotonic()
         due = final or self._last_write is None or now - self._last_write >= self.cfg.save_interval
+        if not (due or is_best):  # nothing to keep or write (on a GPU, a checkpoint is a copy to the host)
+            return
         ckpt = make_checkpoint(self.ema.ema, self.names, meta)
         if is_best:  # a copy unless written now: the EMA's tensors change in place at the next step
             self._pending_best = ckpt if due else {**ckpt, "model": {k: v.clone() for k, v in ckpt["model"].items()}}

@@ -13,11 +13,14 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
+DECAY, TAU = 0.9999, 2000.0  # YOLOv5's: an average over ~10,000 updates, ramped in over ~2,000
+
+
 class ModelEMA:
     """``ema = decay * ema + (1 - decay) * model`` on floating-point state, with the decay ramped up
     as ``decay * (1 - exp(-updates / tau))`` so the early, fast-changing weights are not averaged in."""
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000, updates: int = 0):
+    def __init__(self, model: nn.Module, decay: float = DECAY, tau: float = TAU, updates: int = 0):
         self.ema = copy.deepcopy(unwrap(model)).eval()
         self.updates = updates
         self.decay_max, self.tau = decay, tau

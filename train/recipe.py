@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .ema import DECAY as EMA_DECAY, TAU as EMA_TAU
+
 # Over this many nominal-batch iterations, SGD (YOLOv5's long-run choice); under it, AdamW, which
 # converges in far fewer steps. The same threshold as Ultralytics' optimizer=auto.
 SGD_ITERATIONS = 10_000
@@ -29,12 +31,12 @@ CLOSE_MOSAIC_MAX = 10
 # step, and statistics 33 steps old no longer describe the network that is validated: a model that
 # had fitted four real tiles scored mAP@0.5 0.008 on them. 0.1 (PyTorch's default) tracks it.
 BN_MOMENTUM_LONG, BN_MOMENTUM_SHORT = 0.03, 0.1
-# The weights' EMA (validated and saved): YOLOv5's decay 0.9999 (an average over ~10,000 updates),
-# ramped in as 1 - exp(-updates / 2000): ModelEMA's own defaults. A run of a few hundred updates
+# The weights' EMA (validated and saved): ModelEMA's defaults are YOLOv5's decay 0.9999 (an average
+# over ~10,000 updates), ramped in as 1 - exp(-updates / 2000). A run of a few hundred updates
 # never gets past the ramp (the crater set's 180 updates end at decay 0.09), so its EMA is just the
 # last weights and the saved model moves with every step's noise. The average is capped at this
 # share of the run's optimizer updates instead.
-EMA_DECAY, EMA_TAU, EMA_SHARE = 0.9999, 2000.0, 0.05
+EMA_SHARE = 0.05
 
 
 @dataclass(frozen=True)
