@@ -33,3 +33,11 @@ def test_answer_counts_boxes_and_degenerate_ones(tiny_model):
     assert res["boxes"] == len(kept) > 0
     assert res["degenerate"] == int(((kept[:, 2] < 2) | (kept[:, 3] < 2)).sum())
     assert res["backbone_peak"] > 0
+
+
+def test_summary_counts_offsets_that_flood():
+    from edgeyolo.bench.studies.pad_phase import _floods, _summary_row
+    assert _floods([2, 2, 30, 2, 21]) == 2  # over 10x the median of 2
+    assert _floods([0, 0, 0, 9, 11]) == 1  # a median of 0 counts as 1: floods start over 10 boxes
+    res = [{"boxes": b, "degenerate": 0, "backbone_peak": p} for b, p in ((3, 15.5), (40, 91.6), (4, 15.0))]
+    assert _summary_row("w.pt", res) == "| `w.pt` | 4 | 3 | 40 | 0 of 3 | 15.0 | 91.6 |"

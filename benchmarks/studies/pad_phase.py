@@ -56,6 +56,17 @@ def answer(model: torch.nn.Module, x: torch.Tensor, conf: float) -> dict[str, fl
     return {"boxes": int(len(keep)), "degenerate": int(tiny.sum()), "backbone_peak": peak[0]}
 
 
+def _floods(counts: list[int]) -> int:
+    """Offsets whose box count is over 10x the median's (at least 10 boxes)."""
+    return sum(c > 10 * max(float(np.median(counts)), 1.0) for c in counts)
+
+
+def _summary_row(weights: str, res: list[dict[str, float]]) -> str:
+    counts, peaks = [r["boxes"] for r in res], [r["backbone_peak"] for r in res]
+    return (f"| `{weights}` | {int(np.median(counts))} | {min(counts)} | {max(counts)} | {_floods(counts)} of {len(counts)} "
+            f"| {min(peaks):.1f} | {max(peaks):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", action="append", required=True, help="checkpoint (.pt); repeat for several")
@@ -78,18 +89,21 @@ def main() -> None:
              f"{record['date']}; `{args.image}` ({img.shape[0]}x{img.shape[1]}) on a grey {args.size} px canvas, "
              f"centred across, its top row at each even offset; boxes with confidence over {args.conf}; "
              "degenerate = under 2 px wide or high; peak = the largest |activation| the backbone outputs. "
-             "Produced by `python benchmarks/studies/pad_phase.py`.", ""]
+             "Produced by `python benchmarks/studies/pad_phase.py`.", "",
+             "| checkpoint | boxes: median | min | max | offsets with over 10x the median | backbone peak: min | max |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [_summary_row(w, res) for w, res in rows.items()] + [""]
     for w, res in rows.items():
         counts = [r["boxes"] for r in res]
         lines += [f"## `{w}`", "", f"boxes: median {int(np.median(counts))}, min {min(counts)}, max {max(counts)}; "
-                  f"offsets with over 10x the median: {sum(c > 10 * max(np.median(counts), 1) for c in counts)} of {len(counts)}",
+                  f"offsets with over 10x the median: {_floods(counts)} of {len(counts)}",
                   "", "| top (px) | boxes | degenerate | backbone peak |", "|---|---|---|---|"]
         lines += [f"| {t} | {r['boxes']} | {r['degenerate']} | {r['backbone_peak']:.1f} |" for t, r in zip(tops, res)]
         lines.append("")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "pad_phase.json", json.dumps(record, indent=1))
     atomic_write_text(args.out / "pad_phase.md", "\n".join(lines))
-    print("\n".join(lines[:4] + [ln for ln in lines if ln.startswith("boxes:") or ln.startswith("## ")]))
+    print("\n".join(lines[:6 + len(rows)]))  # the description and the summary table
 
 
 if __name__ == "__main__":

@@ -8,10 +8,15 @@ to one thread on a 2-core machine) and is read back from the run's ``results.csv
 ``--peer-python`` (default: this interpreter); where Ultralytics is not importable there, its cells
 are skipped with the reason. Ultralytics is never a dependency of edgeyolo.
 
+A set whose runs differ much from seed to seed (craters: 0.26-0.36 mAP@0.5 for either tool) is
+judged over several seeds (``--seeds 0,1,2``): both tools train once per seed, and the report sets
+their means side by side beside each seed's own pair.
+
 Writes ``<out>/real_data.{md,json}`` and ``<out>/real_data.png`` (validation mAP@0.5:0.95 against
 wall time, one panel a set).
 
     python benchmarks/studies/real_data.py --sets craters,nuclei --epochs 60 --peer-python /path/to/venv/bin/python
+    python benchmarks/studies/real_data.py --sets craters --seeds 0,1,2 --peer-python /path/to/venv/bin/python
 """
 from __future__ import annotations
 
@@ -50,21 +55,21 @@ def _curve(csv_path: Path, map50: str, map95: str) -> list[dict[str, float]]:
             for r in rows]
 
 
-def train_edgeyolo(data: Path, args: argparse.Namespace, run: Path) -> dict:
+def train_edgeyolo(data: Path, args: argparse.Namespace, run: Path, seed: int) -> dict:
     cmd = [sys.executable, "-m", "edgeyolo.cli", "train", "--model", args.model, "--data", str(data), "--epochs",
            str(args.epochs), "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", str(args.workers),
-           "--project", str(run.parent), "--name", run.name, "--exist-ok", "--device", "cpu", "--seed", str(args.seed),
+           "--project", str(run.parent), "--name", run.name, "--exist-ok", "--device", "cpu", "--seed", str(seed),
            *args.edgeyolo_args]
     return _run_cell(cmd, run / "results.csv", "metrics/mAP50", "metrics/mAP50-95", args.threads)
 
 
-def train_peer(data: Path, args: argparse.Namespace, run: Path) -> dict:
+def train_peer(data: Path, args: argparse.Namespace, run: Path, seed: int) -> dict:
     check = subprocess.run([args.peer_python, "-c", "import ultralytics; print(ultralytics.__version__)"],
                            capture_output=True, text=True)
     if check.returncode:
         return {"skipped": f"Ultralytics is not importable in {args.peer_python}"}
     cmd = [args.peer_python, "-c", PEER_SCRIPT, str(data), str(args.epochs), str(args.imgsz), str(args.batch),
-           str(args.workers), str(args.threads), str(run.parent), run.name, str(args.seed)]
+           str(args.workers), str(args.threads), str(run.parent), run.name, str(seed)]
     cell = _run_cell(cmd, run / "results.csv", "metrics/mAP50(B)", "metrics/mAP50-95(B)", args.threads)
     return {**cell, "version": check.stdout.strip()}
 
@@ -92,7 +97,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--model", default="yolov4s-mbv3s")
-    ap.add_argument("--seed", type=int, default=0, help="both tools' seed: a second seed shows a set's run-to-run spread")
+    ap.add_argument("--seeds", type=_seeds, default=[0],
+                    help="both tools' seeds, comma-separated (0,1,2): each seed trains both; the report gives their means")
     ap.add_argument("--peer-python", default=sys.executable)
     ap.add_argument("--edgeyolo-args", nargs=argparse.REMAINDER, default=[],
                     help="extra `edgeyolo train` arguments (last on the line); the defaults are what is judged")
@@ -108,14 +114,26 @@ def main() -> None:
         data = work / "data" / name
         if not (data / "data.yaml").is_file():
             print(build_real_dataset(name, data, force=True).summary(), flush=True)
-        cells = {}
-        for tool, fn in (("yolov8n", train_peer), ("edgeyolo", train_edgeyolo)):
-            print(f"{name}: training {tool} ...", flush=True)
-            cells[tool] = fn(data / "data.yaml", args, work / "runs" / f"{name}-{tool}")
-            print(f"{name}: {tool}: {_short(cells[tool])}", flush=True)
-        report["sets"][name] = cells
+        report["sets"][name] = {}
+        for seed in args.seeds:
+            cells = {}
+            for tool, fn in (("yolov8n", train_peer), ("edgeyolo", train_edgeyolo)):
+                print(f"{name} seed {seed}: training {tool} ...", flush=True)
+                cells[tool] = fn(data / "data.yaml", args, work / "runs" / f"{name}-{tool}-s{seed}", seed)
+                print(f"{name} seed {seed}: {tool}: {_short(cells[tool])}", flush=True)
+            report["sets"][name][str(seed)] = cells
     report["load_avg_end"] = os.getloadavg()[0]
     print(write_report(report, out))
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds repeats a seed: {text!r}")
+    return seeds
 
 
 def _short(cell: dict) -> str:
