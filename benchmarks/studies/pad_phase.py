@@ -57,7 +57,7 @@ def answer(model: torch.nn.Module, x: torch.Tensor, conf: float) -> dict[str, fl
 
 
 def _floods(counts: list[int]) -> int:
-    """Offsets whose box count is over 10x the median's (at least 10 boxes)."""
+    """Offsets with over 10x the median box count (and over 10 boxes, whatever the median)."""
     return sum(c > 10 * max(float(np.median(counts)), 1.0) for c in counts)
 
 
