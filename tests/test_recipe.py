@@ -68,6 +68,45 @@ def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
     assert "EMA decay 0.9167 (ramp 12 updates)" in auto.note
 
 
+def test_plan_precise_bn_by_run_length() -> None:
+    hyp = load_hyp()
+    short = plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None)
+    assert short.precise_bn == 64 and "re-estimated on 64 training images" in short.note
+    assert plan(hyp, "auto", 56, 16, 64, 60, 1, 4, None).precise_bn == 56  # a small set: all its images, once
+    long = plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, None)
+    assert long.precise_bn == 0 and "re-estimated" not in long.note
+    assert plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None, precise_bn=0).precise_bn == 0  # asked off
+    assert plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, None, precise_bn=128).precise_bn == 128  # asked for
+
+
+def test_trainer_reestimates_statistics_on_images_as_validated(tmp_path: Path, tiny_data: Path) -> None:
+    """The validated model's first BatchNorm holds the mean and variance of its input over the
+    training images letterboxed as validation does, though the run trains on mosaics."""
+    import yaml
+
+    from conftest import train_config
+
+    from edgeyolo.data import DetectionDataset
+    from edgeyolo.train.trainer import Trainer
+    hyp = tmp_path / "hyp.yaml"
+    hyp.write_text(yaml.safe_dump({"mosaic": 1.0, "warmup_epochs": 0.0}))
+    t = Trainer(train_config(tmp_path, tiny_data, epochs=1, batch=8, optimizer="auto", hyp=str(hyp), precise_bn=8))
+    assert t.recipe.precise_bn == 8 and t.train_set.augment
+    t.fit()
+    model = t.ema.ema.eval()
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    clean = DetectionDataset(tiny_data, "train", 96, augment=False, rect=True, batch_size=8)
+    x = torch.stack([clean[i][0] for i in range(len(clean))]).float() / 255
+    seen = []
+    handle = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    feats = seen[0]
+    torch.testing.assert_close(bn.running_mean, feats.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_var, feats.var((0, 2, 3), unbiased=True), rtol=1e-4, atol=1e-5)
+
+
 def test_trainer_follows_the_recipe(tmp_path: Path, tiny_data: Path) -> None:
     """Mosaic is on until the closing epochs, then off; the optimizer is the recipe's."""
     import yaml

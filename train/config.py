@@ -38,12 +38,12 @@ class TrainConfig:
     seed: int = 0
     optimizer: str | None = None  # SGD, Adam, AdamW or auto (by run length: train/recipe.py)
     schedule: str = "cosine"
-    patience: int = 50  # validations without fitness improvement before stopping
+    patience: int = 100  # validations without fitness improvement before stopping (YOLOv5, Ultralytics: 100)
     val_interval: int = 1  # validate every N epochs (and always after the last)
     save_interval: float = 30.0  # seconds between writes of last.pt (and best.pt); 0: every epoch
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
-    precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
+    precise_bn: int | None = None  # training images the EMA model's BatchNorm statistics are re-estimated on before validating (None: by run length)
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: decoded images in RAM when they fit (DetectionDataset's budget)

@@ -5,8 +5,10 @@ of about 33 optimizer steps. A short run on a small set moves its weights a long
 (Adam moves every weight by about the learning rate at each one), so the statistics describe weights
 from epochs ago: a model that had fitted four real tiles (training loss 0.003) scored mAP@0.5 0.008
 on those same tiles, and 0.47 once its statistics were re-estimated. The EMA weights, which are
-validated and saved, never had statistics of their own at all. Re-estimating them on training
-batches, as the loader currently gives them, before each validation costs a few forward passes.
+validated and saved, never had statistics of their own at all. Re-estimating them before each
+validation costs a few forward passes; the trainer does it on training images letterboxed as
+validation does (the same images each time), because an estimate from a few random mosaic batches
+swings with the draw (train/recipe.py, PRECISE_BN_IMAGES).
 """
 from __future__ import annotations
 

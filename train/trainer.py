@@ -8,7 +8,6 @@ resume), ``epoch_loop`` (one epoch), ``run_plots`` (figures).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import time
 from pathlib import Path
@@ -89,12 +88,13 @@ class Trainer(CheckpointState, EpochLoop):
         self.val_set = DetectionDataset(self.data, "val", cfg.imgsz, augment=False, rect=True, batch_size=cfg.batch * 2,
                                         cache_images=cfg.cache) if self.procs.main else None
         self._val_dl = None
+        self._bn_view: DetectionDataset | None = None
         self._train_dl = None
         self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
         self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
         self.batches_per_epoch = math.ceil(len(self.train_set) / (cfg.batch * world))
         self.recipe = plan(self.hyp, cfg.optimizer, len(self.train_set), cfg.batch * world, cfg.nbs, cfg.epochs,
-                           len(self.names), self.batches_per_epoch, cfg.close_mosaic)
+                           len(self.names), self.batches_per_epoch, cfg.close_mosaic, cfg.precise_bn)
         self.accumulate = self.recipe.accumulate
         for m in self.model.modules():  # before the EMA copies the model
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -187,7 +187,7 @@ class Trainer(CheckpointState, EpochLoop):
                **dict(zip(("train/box_loss", "train/obj_loss", "train/cls_loss"), losses.tolist()))}
         result = None
         if (epoch + 1) % cfg.val_interval == 0 or epoch + 1 == cfg.epochs:
-            self._recalibrate_bn(epoch)
+            self._recalibrate_bn()
             result = validate(self.ema.ema, self._val_loader(), self.names, loss_fn=self.loss_fn,
                               progress=cfg.progress)
             row.update(result.summary())
@@ -207,18 +207,20 @@ class Trainer(CheckpointState, EpochLoop):
             self._log(f"early stop: no fitness improvement in {cfg.patience} validations")
         return stop
 
-    def _recalibrate_bn(self, epoch: int) -> None:
-        """The EMA model's BatchNorm statistics from ``precise_bn`` training images as this epoch's
-        loader gives them (train/precise_bn.py says why); a frozen backbone keeps its own."""
-        cfg = self.cfg
-        if cfg.precise_bn <= 0:
+    def _recalibrate_bn(self) -> None:
+        """The EMA model's BatchNorm statistics from the recipe's ``precise_bn`` training images as
+        validation letterboxes them (train/precise_bn.py says why); the same images at every
+        validation, in the main process (a loader's workers would be forked anew each time). A
+        frozen backbone keeps its own statistics."""
+        n = self.recipe.precise_bn
+        if n <= 0:
             return
-        n_batches = math.ceil(cfg.precise_bn / cfg.batch)  # a small set is passed over more than once
-        passes = math.ceil(n_batches / math.ceil(len(self.train_set) / cfg.batch))
-        loaders = (build_dataloader(self.train_set, cfg.batch, cfg.workers, shuffle=True, distributed=False,
-                                    seed=cfg.seed + 1000 * epoch + 1 + 100 * p) for p in range(passes))
+        if self._bn_view is None:  # a fixed random sample of n images, in rect batches
+            pick = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(self.cfg.seed))[:n]
+            self._bn_view = self.train_set.validation_view(sorted(pick.tolist()), self.cfg.batch)
+        loader = build_dataloader(self._bn_view, self.cfg.batch, 0, shuffle=False, distributed=False)
         batches = (imgs.to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
-                   for _, (imgs, *_) in zip(range(n_batches), itertools.chain.from_iterable(loaders)))
+                   for imgs, *_ in loader)
         recalibrate_bn(self.ema.ema, batches, skip=self.ema.ema.backbone if self.frozen else None)
 
     def _val_loader(self) -> Any:

@@ -34,8 +34,9 @@ import click
               help="Default: AdamW on the synthetic set, else auto: SGD (Nesterov, the hyp's lr0) for runs of over "
                    "10,000 nominal-batch iterations, AdamW at 0.002 * 5 / (4 + classes) for shorter ones.")
 @click.option("--schedule", type=click.Choice(["cosine", "linear"]), default="cosine", show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Stop after this many validations without a fitness improvement (epochs, with --val-interval 1).")
+@click.option("--patience", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Stop after this many validations without a fitness improvement (epochs, with --val-interval 1; "
+                   "YOLOv5's and Ultralytics' 100).")
 @click.option("--val-interval", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate every N epochs (always after the last).")
 @click.option("--save-interval", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="SECONDS",
@@ -49,9 +50,10 @@ import click
 @click.option("--autoanchor/--no-autoanchor", default=True, show_default=True,
               help="Check the anchors against the training labels at --imgsz and evolve new ones when under 98 % "
                    "of the targets can match one (u5's autoanchor).")
-@click.option("--precise-bn", type=click.IntRange(min=0), default=0, show_default=True, metavar="IMAGES",
-              help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images "
-                   "before each validation (0: off; short runs already get a faster BatchNorm momentum).")
+@click.option("--precise-bn", type=click.IntRange(min=0), default=None, metavar="IMAGES",
+              help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images, "
+                   "letterboxed as validation does, before each validation (0: off). Default: 64 in short "
+                   "(AdamW) runs, off in long (SGD) ones.")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm under torchrun.")
 @click.option("--cache/--no-cache", default=None, help="Keep decoded images in RAM (default: when they take at most a fifth of the free memory, up to 4 GiB).")
 def train(resume: str | None, **kwargs: object) -> None:

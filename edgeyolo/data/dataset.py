@@ -9,11 +9,12 @@ original (None for mosaic images, which have no single original).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -117,6 +118,19 @@ class DetectionDataset(Dataset):
                 for i, (im, _, _) in enumerate(pool.map(self._read_resized, range(len(self)))):
                     self.ims[i] = im
 
+    def validation_view(self, indices: Sequence[int], batch_size: int) -> DetectionDataset:
+        """Images ``indices`` of this split as validation sees them: no augmentation, letterboxed to
+        their rect batch shapes with half a stride of grey around (YOLOv5's val). A shallow copy:
+        the cached images are shared, not read again."""
+        idx = list(indices)
+        view = copy.copy(self)
+        view.augment = view.mosaic = False
+        view.rect, view._unreadable = True, set()
+        view.im_files, view.labels = [self.im_files[i] for i in idx], [self.labels[i].copy() for i in idx]
+        view.shapes, view.ims = self.shapes[idx], [self.ims[i] for i in idx]
+        view._set_rect_shapes(batch_size, 0.5)
+        return view
+
     def __len__(self) -> int:
         return len(self.im_files)
 
@@ -128,6 +142,8 @@ class DetectionDataset(Dataset):
         self.im_files = [self.im_files[i] for i in order]
         self.labels = [self.labels[i] for i in order]
         self.shapes, ar = self.shapes[order], ar[order]
+        if getattr(self, "ims", None) is not None:  # a view of a built set: its cached images follow
+            self.ims = [self.ims[i] for i in order]
         self.batch_index = np.arange(len(self)) // batch_size
         nb = int(self.batch_index[-1]) + 1
         rel = np.ones((nb, 2))
