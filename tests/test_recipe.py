@@ -68,15 +68,13 @@ def test_plan_adam_bias_warmup_and_named_optimizer() -> None:
     assert "EMA decay 0.9167 (ramp 12 updates)" in auto.note
 
 
-def test_plan_precise_bn_by_run_length() -> None:
+def test_plan_precise_bn_asked_for_and_capped() -> None:
     hyp = load_hyp()
-    short = plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None)
-    assert short.precise_bn == 64 and "re-estimated on 64 training images" in short.note
-    assert plan(hyp, "auto", 56, 16, 64, 60, 1, 4, None).precise_bn == 56  # a small set: all its images, once
-    long = plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, None)
-    assert long.precise_bn == 0 and "re-estimated" not in long.note
-    assert plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None, precise_bn=0).precise_bn == 0  # asked off
-    assert plan(hyp, "auto", 10**6, 16, 64, 300, 80, 62500, None, precise_bn=128).precise_bn == 128  # asked for
+    assert plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None).precise_bn == 0  # off unless asked (recipe.py says why)
+    asked = plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None, precise_bn=64)
+    assert asked.precise_bn == 64 and "re-estimated on 64 training images" in asked.note
+    assert plan(hyp, "auto", 56, 16, 64, 60, 1, 4, None, precise_bn=64).precise_bn == 56  # a small set: all, once
+    assert "re-estimated" not in plan(hyp, "auto", 200, 16, 64, 60, 1, 13, None).note
 
 
 def test_trainer_reestimates_statistics_on_images_as_validated(tmp_path: Path, tiny_data: Path) -> None:

@@ -43,7 +43,7 @@ class TrainConfig:
     save_interval: float = 30.0  # seconds between writes of last.pt (and best.pt); 0: every epoch
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
-    precise_bn: int | None = None  # training images the EMA model's BatchNorm statistics are re-estimated on before validating (None: by run length)
+    precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
     autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
     sync_bn: bool = False
     cache: bool | None = None  # None: decoded images in RAM when they fit (DetectionDataset's budget)

@@ -8,7 +8,7 @@ on those same tiles, and 0.47 once its statistics were re-estimated. The EMA wei
 validated and saved, never had statistics of their own at all. Re-estimating them before each
 validation costs a few forward passes; the trainer does it on training images letterboxed as
 validation does (the same images each time), because an estimate from a few random mosaic batches
-swings with the draw (train/recipe.py, PRECISE_BN_IMAGES).
+swings with the draw (train/recipe.py says what it gains and costs).
 """
 from __future__ import annotations
 

@@ -37,14 +37,16 @@ BN_MOMENTUM_LONG, BN_MOMENTUM_SHORT = 0.03, 0.1
 # last weights and the saved model moves with every step's noise. The average is capped at this
 # share of the run's optimizer updates instead.
 EMA_SHARE = 0.05
-# Short runs re-estimate the validated (EMA) model's BatchNorm statistics before each validation on
-# this many training images, letterboxed as validation letterboxes them. Statistics that follow the
-# batches describe weights some steps old and images of another kind (mosaics): a 300-epoch run on
-# the real nuclei set validated at mAP@0.5 0.18-0.20 for epochs 44-48, its same weights at 0.83-0.87
-# with statistics re-estimated so. From 64 mosaic images instead the result swings with the draw
-# (0.01 or 0.51 at epoch 29); from tiles letterboxed square, without the grey that validation puts
-# around them, it floods (0.00-0.01). benchmarks/results/cpu-amd-epyc-avx2/bn_statistics.md.
-PRECISE_BN_IMAGES = 64
+# --precise-bn N re-estimates the validated (EMA) model's BatchNorm statistics before each validation
+# on N training images letterboxed as validation letterboxes them; off by default. It removes a
+# long run's mid-run collapse: a 300-epoch run on the real nuclei set validated at mAP@0.5 0.18-0.20
+# for epochs 44-48 with the running statistics, its same weights at 0.83-0.87 re-estimated, and that
+# run ended at 0.94 / 0.84 of yolov8n's mAP@0.5 / mAP@0.5:0.95 instead of 0.47 / 0.34. But at the end of
+# 60-epoch runs the running statistics (of mosaic batches, which the weights were trained under)
+# score higher: craters 0.354 / 0.153 against 0.267 / 0.101, nuclei 0.867 / 0.491 against 0.840 / 0.403.
+# From 64 mosaic images the estimate swings with the draw (0.01 at nuclei epoch 9 against 0.14); from
+# tiles letterboxed square, without the grey that validation puts around them, validation floods.
+# benchmarks/results/cpu-amd-epyc-avx2/bn_statistics.md and recipe-trials/.
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,9 @@ def ema_settings(updates: int) -> tuple[float, float]:
 
 
 def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: int, epochs: int, nc: int,
-         batches_per_epoch: int, close_mosaic: int | None, precise_bn: int | None = None) -> Recipe:
+         batches_per_epoch: int, close_mosaic: int | None, precise_bn: int = 0) -> Recipe:
     """The recipe for a run; ``optimizer`` "auto" picks by run length (then the fitted lr0 replaces
-    the hyp's, which is SGD's), a name keeps the hyp's lr0. ``close_mosaic`` and ``precise_bn``
-    None: by run length."""
+    the hyp's, which is SGD's), a name keeps the hyp's lr0. ``close_mosaic`` None: by run length."""
     lr0, bias_lr = float(hyp["lr0"]), float(hyp["warmup_bias_lr"])
     name = optimizer
     if optimizer == "auto":
@@ -118,8 +119,6 @@ def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: 
     closing = close_mosaic_epochs(epochs) if close_mosaic is None else min(close_mosaic, epochs)
     long_run = auto_optimizer(n_images, batch, nbs, epochs, nc)[0] == "SGD"
     bn_momentum = BN_MOMENTUM_LONG if long_run else BN_MOMENTUM_SHORT
-    if precise_bn is None:
-        precise_bn = 0 if long_run else PRECISE_BN_IMAGES
     precise_bn = min(precise_bn, n_images)  # un-augmented: a second pass over an image adds nothing
     ema_decay, ema_tau = ema_settings(math.ceil(batches_per_epoch / acc) * epochs)
     note = (f"recipe: {name} lr0 {lr0:g}{' (auto, by run length)' if optimizer == 'auto' else ''}, "
