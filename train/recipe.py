@@ -40,8 +40,8 @@ EMA_SHARE = 0.05
 # --precise-bn N re-estimates the validated (EMA) model's BatchNorm statistics before each validation
 # on N training images letterboxed as validation letterboxes them; off by default. It removes a
 # long run's mid-run collapse: a 300-epoch run on the real nuclei set validated at mAP@0.5 0.18-0.20
-# for epochs 44-48 with the running statistics, its same weights at 0.83-0.87 re-estimated, and that
-# run ended at 0.94 / 0.84 of yolov8n's mAP@0.5 / mAP@0.5:0.95 instead of 0.47 / 0.34. But at the end of
+# for epochs 44-48 with the running statistics, its same weights at 0.83-0.87 re-estimated (without
+# it the run recovers by epoch 79, given the patience, and ends level with yolov8n). But at the end of
 # 60-epoch runs the running statistics (of mosaic batches, which the weights were trained under)
 # score higher: craters 0.354 / 0.153 against 0.267 / 0.101, nuclei 0.867 / 0.491 against 0.840 / 0.403.
 # From 64 mosaic images the estimate swings with the draw (0.01 at nuclei epoch 9 against 0.14); from
@@ -119,7 +119,7 @@ def plan(hyp: dict[str, float], optimizer: str, n_images: int, batch: int, nbs: 
     closing = close_mosaic_epochs(epochs) if close_mosaic is None else min(close_mosaic, epochs)
     long_run = auto_optimizer(n_images, batch, nbs, epochs, nc)[0] == "SGD"
     bn_momentum = BN_MOMENTUM_LONG if long_run else BN_MOMENTUM_SHORT
-    precise_bn = min(precise_bn, n_images)  # un-augmented: a second pass over an image adds nothing
+    precise_bn = min(precise_bn, n_images)  # not augmented: a second pass over an image adds nothing
     ema_decay, ema_tau = ema_settings(math.ceil(batches_per_epoch / acc) * epochs)
     note = (f"recipe: {name} lr0 {lr0:g}{' (auto, by run length)' if optimizer == 'auto' else ''}, "
             f"{acc} batch(es) per optimizer step, warm-up {max(nw, 0)} iterations, "
