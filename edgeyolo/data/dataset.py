@@ -126,7 +126,7 @@ class DetectionDataset(Dataset):
         view = copy.copy(self)
         view.augment = view.mosaic = False
         view.rect, view._unreadable = True, set()
-        view.im_files, view.labels = [self.im_files[i] for i in idx], [self.labels[i].copy() for i in idx]
+        view.im_files, view.labels = [self.im_files[i] for i in idx], [self.labels[i] for i in idx]  # own lists
         view.shapes, view.ims = self.shapes[idx], [self.ims[i] for i in idx]
         view._set_rect_shapes(batch_size, 0.5)
         return view
