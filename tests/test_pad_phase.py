@@ -41,3 +41,17 @@ def test_summary_counts_offsets_that_flood():
     assert _floods([0, 0, 0, 9, 11]) == 1  # a median of 0 counts as 1: floods start over 10 boxes
     res = [{"boxes": b, "degenerate": 0, "backbone_peak": p} for b, p in ((3, 15.5), (40, 91.6), (4, 15.0))]
     assert _summary_row("w.pt", res) == "| `w.pt` | 4 | 3 | 40 | 0 of 3 | 15.0 | 91.6 |"
+
+
+@pytest.mark.parametrize("side, rows, cols", [("top", slice(0, 3), slice(None)), ("bottom", slice(13, 16), slice(None)),
+                                              ("left", slice(None), slice(0, 3)), ("right", slice(None), slice(13, 16)),
+                                              ("middle", slice(5, 8), slice(None))])
+def test_grey_band_covers_only_its_side(side, rows, cols):
+    from edgeyolo.bench.studies.grey_bands import banded
+    x = torch.zeros(2, 3, 16, 16)
+    out = banded(x, side, 3)
+    expected = torch.zeros_like(x)
+    expected[..., rows, cols] = 114 / 255
+    assert torch.equal(out, expected) and torch.equal(x, torch.zeros_like(x))  # the input is left as it was
+    with pytest.raises(ValueError, match="side must be one of top, middle"):
+        banded(x, "centre", 3)

@@ -34,6 +34,15 @@ def _batches(ds: DetectionDataset, n: int, batch: int = 16, seed: int = 1) -> It
         yield imgs.float().div_(255)
 
 
+def saved_weights(ck: dict) -> list[tuple[str, dict]]:
+    """The state dicts a checkpoint holds, labelled: the validated EMA weights ("as saved"), and in
+    a resumable last.pt the trained weights before the EMA, with their own running statistics."""
+    out = [("as saved", ck["model"])]
+    if "raw_model" in ck.get("train_state", {}):
+        out.append(("raw weights", ck["train_state"]["raw_model"]))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+")
@@ -63,10 +72,10 @@ def main() -> None:
             model.load_state_dict(weights, strict=False)
             return model.eval()
 
-        ema = build(ck["model"])
+        (_, saved), *raw = saved_weights(ck)
+        ema = build(saved)
         line = [f"{path} (epoch {state.get('epoch')})", f"as saved {score(ema)}"]
-        if "model" in state:
-            line.append(f"raw weights {score(build(state['model']))}")
+        line += [f"{label} {score(build(weights))}" for label, weights in raw]
         on_mosaic = copy.deepcopy(ema)
         recalibrate_bn(on_mosaic, _batches(mosaic, 4))
         line.append(f"statistics from 64 mosaic images {score(on_mosaic)}")
