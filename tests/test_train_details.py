@@ -34,6 +34,11 @@ def test_best_is_written_before_last(tiny_data, tmp_path, monkeypatch):
 def test_time_hyp_accumulation_and_paths(tiny_data, tmp_path, monkeypatch):
     """batch 2, nominal batch 6: accumulate 3 over 4 batches, so the 4th batch's gradients are a
     partial accumulation, stepped at the epoch's end (they were dropped)."""
+    import edgeyolo.train.recipe as recipe
+    # The recipe keeps 4 optimizer steps an epoch, which on 4 batches means accumulating 1: allow 1
+    # step an epoch so that the run accumulates 3 and leaves the partial accumulation this checks.
+    monkeypatch.setattr(recipe, "MIN_STEPS_PER_EPOCH", 1)
+    assert recipe.accumulation(6, 2, 4) == 3
     monkeypatch.chdir(tmp_path)
     import os
     rel = os.path.relpath(tiny_data, tmp_path)  # a relative --data, as a user in their project folder types it
