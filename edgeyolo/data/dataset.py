@@ -108,10 +108,10 @@ class DetectionDataset(Dataset):
         self.shapes = np.array(self.scan.shapes, dtype=np.int64).reshape(-1, 2)  # (N, 2) h, w
         self.batch_shapes: np.ndarray | None = None
         self.batch_index = np.zeros(len(self), dtype=np.int64)
+        self.ims: list[np.ndarray | None] = [None] * len(self)  # cached images, filled below when they fit
         if rect:
             self._set_rect_shapes(batch_size, 0.5 if pad is None and not augment else (pad or 0.0))
         self._unreadable: set[int] = set()
-        self.ims: list[np.ndarray | None] = [None] * len(self)
         self.cached = cache_fits(self.shapes, self.imgsz) if cache_images is None else bool(cache_images)
         if self.cached:
             with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -142,8 +142,7 @@ class DetectionDataset(Dataset):
         self.im_files = [self.im_files[i] for i in order]
         self.labels = [self.labels[i] for i in order]
         self.shapes, ar = self.shapes[order], ar[order]
-        if getattr(self, "ims", None) is not None:  # a view of a built set: its cached images follow
-            self.ims = [self.ims[i] for i in order]
+        self.ims = [self.ims[i] for i in order]  # a view's cached images follow their files
         self.batch_index = np.arange(len(self)) // batch_size
         nb = int(self.batch_index[-1]) + 1
         rel = np.ones((nb, 2))
