@@ -128,3 +128,52 @@ def test_train_loader_batches_depend_on_seed_and_epoch_only(synth: Path) -> None
     assert not all(torch.equal(a, b) for (a, _), (b, _) in zip(first, second))
     other_seed = epoch(build_train_loader(ds, 4, workers=0, seed=4), 1)
     assert not all(torch.equal(a, b) for (a, _), (b, _) in zip(first, other_seed))
+
+
+FORK_AFTER_ORT = '''
+import gc, time
+import numpy as np, onnxruntime as ort, torch
+from onnx import TensorProto, helper
+from edgeyolo.data.loader import build_dataloader
+
+io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "xy"]
+model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", io[:1], io[1:]),
+                          opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = 2
+sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+sess.run(None, {"x": np.ones((1, 4), np.float32)})
+cycle = [sess]
+cycle.append(cycle)  # garbage that only the cyclic collector frees
+del sess, cycle
+time.sleep(2)  # the session's pool threads stop spinning and wait on their condition variable
+
+class Collecting(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        gc.collect()  # as any collection a worker's allocations trigger
+        return torch.zeros(1)
+
+print(len(list(build_dataloader(Collecting(), 2, workers=2))))
+'''
+
+
+def test_workers_do_not_inherit_garbage_onnx_sessions():
+    """A garbage ONNX Runtime session collected in a forked worker hung the worker for ever (its
+    thread pool is not there); the loader collects it in the parent before forking."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    pytest.importorskip("onnxruntime")
+    proc = subprocess.Popen([sys.executable, "-c", FORK_AFTER_ORT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own group: a hung worker is killed with it
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("a loader worker hung collecting an inherited ONNX Runtime session")
+    assert proc.returncode == 0 and out.strip() == "2", err[-500:]

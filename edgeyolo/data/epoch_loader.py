@@ -18,9 +18,9 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import BatchSampler, Dataset, DistributedSampler, Sampler
 
-from .loader import _distributed_active, worker_settings
+from .loader import ForkSafeLoader, _distributed_active, worker_settings
 
 
 def item_seed(seed: int, epoch: int, rank: int, position: int) -> int:
@@ -64,7 +64,7 @@ class SeededItems(Sampler[tuple[int, int]]):
         return len(self.order)  # type: ignore[arg-type]
 
 
-class EpochLoader(DataLoader):
+class EpochLoader(ForkSafeLoader):
     """A DataLoader whose workers outlive the epoch; call :meth:`set_epoch` before iterating."""
 
     def set_epoch(self, epoch: int) -> None:

@@ -1,6 +1,7 @@
 """The DataLoader factory shared by train, val, export calibration and bench."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -41,6 +42,21 @@ class RectBatchSampler:
         """Nothing to reshuffle; here so a trainer can treat every sampler alike."""
 
 
+class ForkSafeLoader(DataLoader):
+    """A DataLoader that frees the process's cyclic garbage before it forks its workers.
+
+    A forked worker inherits the parent's garbage and may collect it itself: an ONNX Runtime session
+    left in a reference cycle (an export check, a benchmark earlier in the same process) then runs
+    its destructor in the worker, where the session's thread pool does not exist, and the worker
+    hangs for ever in ``pthread_cond_destroy`` (seen in the test suite). Collected in the parent,
+    where its threads are, the session is destroyed safely before the fork."""
+
+    def _get_iterator(self):  # type: ignore[no-untyped-def]
+        if self.num_workers > 0:
+            gc.collect()
+        return super()._get_iterator()
+
+
 def worker_settings(dataset: Dataset, workers: int, pin_memory: bool | None) -> dict:
     """The DataLoader arguments every loader here shares: workers capped at the CPU count and kept
     alive between epochs, pinned memory where CUDA is, the dataset's own ``collate_fn``."""
@@ -56,7 +72,7 @@ def _distributed_active() -> bool:
 
 def build_dataloader(dataset: Dataset, batch_size: int, workers: int = 2, shuffle: bool = False, seed: int = 0,
                      distributed: bool | None = None, pin_memory: bool | None = None,
-                     drop_last: bool = False) -> DataLoader:
+                     drop_last: bool = False) -> ForkSafeLoader:
     """A DataLoader for ``dataset`` (batches from its ``collate_fn`` when it has one).
 
     ``distributed`` (default: a torch.distributed process group of more than one process is
@@ -82,7 +98,7 @@ def build_dataloader(dataset: Dataset, batch_size: int, workers: int = 2, shuffl
             LOGGER.warning("loader batch_size %d differs from the rect dataset's; using the dataset's batches",
                            batch_size)
         world = dist.get_world_size() if distributed else 1
-        return DataLoader(dataset, batch_sampler=RectBatchSampler(batch_index, rank, world), **common)
+        return ForkSafeLoader(dataset, batch_sampler=RectBatchSampler(batch_index, rank, world), **common)
     sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+    return ForkSafeLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       drop_last=drop_last, **common)
