@@ -1,6 +1,6 @@
 """Boxes stay on their objects through every transform: a white rectangle on black, labelled
 exactly, must still fill its label box (+-1 px) after letterbox, rect batching, random affine,
-mosaic, flips and HSV jitter."""
+mosaic, flips, HSV jitter and letterbox bands."""
 from __future__ import annotations
 
 import random
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from edgeyolo.data import DetectionDataset
+from edgeyolo.data.augment import PAD_VALUE, letterbox_bands
 from edgeyolo.data.letterbox import letterbox
 
 # (h, w, boxes x1 y1 x2 y2 in pixels); boxes keep >= 12 px from the image edges and each other
@@ -155,3 +156,49 @@ def test_mixup_keeps_both_label_sets(data_yaml: Path) -> None:
     np.random.seed(2)
     _, lb_one, _, _ = plain[0]
     assert len(lb_mix) > len(lb_one) and torch.equal(lb_mix[: len(lb_one)], lb_one)
+
+
+def _window(img: np.ndarray) -> tuple[int, int, int, int]:
+    """(H, W, C) image -> x1, y1, x2, y2 of the region that is not exact letterbox grey."""
+    content = ~(img == PAD_VALUE).all(2)
+    ys, xs = np.nonzero(content)
+    return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_letterbox_bands_are_exact_grey_and_centred(data_yaml: Path, seed: int) -> None:
+    # strong colour jitter: the bands come after it, so they stay exactly the grey letterbox pads with
+    hyp = {"hsv_h": 0.5, "hsv_s": 0.9, "hsv_v": 0.9, "fliplr": 0.0, "mosaic": 1.0, "letterbox_bands": 1.0}
+    ds = DetectionDataset(data_yaml, "train", 128, augment=True, hyp=hyp)
+    random.seed(seed)
+    np.random.seed(seed)
+    img, labels, _, _ = ds[seed % len(ds)]
+    hwc = img.numpy().transpose(1, 2, 0)
+    x1, y1, x2, y2 = _window(hwc)
+    assert (x2 - x1 < 128) or (y2 - y1 < 128), "no band painted"
+    # centred as letterbox() centres: the two bands of an axis differ by at most a pixel
+    assert abs(x1 - (128 - x2)) <= 1 and abs(y1 - (128 - y2)) <= 1
+    if len(labels):
+        xyxy = _xyxy(labels, 128, 128)
+        assert (xyxy[:, [0, 2]] >= x1 - 0.5).all() and (xyxy[:, [0, 2]] <= x2 + 0.5).all()
+        assert (xyxy[:, [1, 3]] >= y1 - 0.5).all() and (xyxy[:, [1, 3]] <= y2 + 0.5).all()
+
+
+def test_letterbox_bands_clip_and_drop_boxes() -> None:
+    img = np.full((100, 200, 3), 7, np.uint8)
+    # a box across the left edge of the window, one inside it, one at the far left
+    labels = np.array([[0, 30, 10, 90, 50], [0, 80, 20, 120, 80], [0, 0, 0, 10, 100]], np.float32)
+    random.seed(0)
+    while True:  # draw until the columns alone are banded, keeping at least 60 % of them
+        state = random.getstate()
+        r = random.random()
+        if 0.4 <= r < 0.8 and random.uniform(0.5, 1.0) <= 0.7:
+            break
+    random.setstate(state)
+    out, kept = letterbox_bands(img, labels)
+    x1, y1, x2, y2 = _window(out)
+    assert (y1, y2) == (0, 100) and 30 < x1 < 80
+    assert (out[:, x1:x2] == 7).all() and (out[:, :x1] == PAD_VALUE).all() and (out[:, x2:] == PAD_VALUE).all()
+    np.testing.assert_array_equal(kept, [[0, x1, 10, 90, 50], [0, 80, 20, 120, 80]])
+    with pytest.raises(ValueError, match=r"min_fill must lie in \(0, 1\], got 0"):
+        letterbox_bands(img, labels, min_fill=0.0)

@@ -227,7 +227,8 @@ def test_hyp_defaults_and_validation(tmp_path):
                 "warmup_momentum": 0.8, "warmup_bias_lr": 0.1, "box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0,
                 "obj_pw": 1.0, "iou_t": 0.2, "anchor_t": 4.0, "fl_gamma": 0.0, "label_smoothing": 0.0,
                 "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0.0, "translate": 0.1, "scale": 0.5,
-                "shear": 0.0, "perspective": 0.0, "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0}
+                "shear": 0.0, "perspective": 0.0, "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0,
+                "letterbox_bands": 0.0}
     assert hyp == expected
     f = tmp_path / "hyp.yaml"
     f.write_text("lr0: 0.02\nmosaic: 0\n")
@@ -237,6 +238,7 @@ def test_hyp_defaults_and_validation(tmp_path):
         load_hyp(f)
     assert str(e.value) == f"{f}: unknown hyperparameter 'mosiac'; did you mean 'mosaic'?"
     for text, match in (("lr0: fast\n", "'lr0' must be a number"), ("fliplr: 1.5\n", r"'fliplr' = 1.5 is outside \[0, 1\]"),
+                        ("letterbox_bands: -0.5\n", r"'letterbox_bands' = -0.5 is outside \[0, 1\]"),
                         ("- 1\n", "must be a mapping"), ("a: [\n", "invalid YAML")):
         f.write_text(text)
         with pytest.raises(ValueError, match=match):

@@ -19,6 +19,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "hsv_h": (0.0, 1.0), "hsv_s": (0.0, 1.0), "hsv_v": (0.0, 1.0), "degrees": (0.0, 180.0),
     "translate": (0.0, 1.0), "scale": (0.0, 10.0), "shear": (0.0, 90.0), "perspective": (0.0, 0.001),
     "flipud": (0.0, 1.0), "fliplr": (0.0, 1.0), "mosaic": (0.0, 1.0), "mixup": (0.0, 1.0),
+    "letterbox_bands": (0.0, 1.0),
 }
 
 

@@ -1,5 +1,5 @@
 """Training augmentation as in PyTorch_YOLOv4 (u5 branch) / YOLOv5: mosaic, random affine, HSV
-jitter, flips, mixup. Images are (H, W, 3) uint8 BGR numpy arrays; boxes in this module are
+jitter, flips, mixup; and letterbox bands, edgeyolo's own. Images are (H, W, 3) uint8 BGR numpy arrays; boxes in this module are
 ``(n, 5) [cls, x1, y1, x2, y2]`` in pixels of the image they go with, unless a name says ``n``
 (normalised ``cx cy w h``). Randomness comes from the ``random`` and ``numpy.random`` modules,
 which :func:`edgeyolo.data.loader.seed_worker` seeds in every DataLoader worker.
@@ -134,6 +134,42 @@ def mosaic4(tiles: list[tuple[np.ndarray, np.ndarray]], s: int, center: tuple[in
     labels4 = np.concatenate(out, 0) if out else np.zeros((0, 5), np.float32)
     labels4[:, 1:] = labels4[:, 1:].clip(0, 2 * s)
     return canvas, labels4
+
+
+def letterbox_bands(img: np.ndarray, labels: np.ndarray, min_fill: float = 0.5
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Grey out all but a centred window of ``img`` as letterboxing a frame of another aspect ratio
+    does: on the rows, the columns or both (each chosen with probability 0.4, 0.4, 0.2), the window
+    keeps a random ``min_fill`` to 1 share of that axis, at any pixel phase. Pixel xyxy ``labels``
+    are clipped to the window and filtered by :func:`box_candidates`.
+
+    Why: mosaic training almost never shows a long, sharp edge of exact grey, but validation (half
+    a stride of grey around each image) and every deployed non-square frame put one on each image.
+    Weights that never saw one can answer a grey band above content with a flood of boxes at some
+    pixel phases (``benchmarks/studies/grey_bands.py``, ``pad_phase.py``); this shows them some.
+    """
+    if not 0.0 < min_fill <= 1.0:
+        raise ValueError(f"min_fill must lie in (0, 1], got {min_fill}")
+    h, w = img.shape[:2]
+    r = random.random()
+    window = [0, 0, w, h]  # x1, y1, x2, y2
+    for axis, size, on in ((1, h, r < 0.4 or r >= 0.8), (0, w, 0.4 <= r)):
+        if not on:
+            continue
+        keep = max(1, int(round(random.uniform(min_fill, 1.0) * size)))
+        lo = round((size - keep) / 2 - 0.1)  # as letterbox() splits an odd pad
+        window[axis], window[axis + 2] = lo, lo + keep
+    x1, y1, x2, y2 = window
+    out = np.full_like(img, PAD_VALUE)
+    out[y1:y2, x1:x2] = img[y1:y2, x1:x2]
+    if len(labels):
+        new = labels[:, 1:5].copy()
+        new[:, [0, 2]] = new[:, [0, 2]].clip(x1, x2)
+        new[:, [1, 3]] = new[:, [1, 3]].clip(y1, y2)
+        keep_box = box_candidates(labels[:, 1:5].T, new.T)
+        labels = labels[keep_box].copy()
+        labels[:, 1:5] = new[keep_box]
+    return out, labels
 
 
 def mixup(img: np.ndarray, labels: np.ndarray, img2: np.ndarray, labels2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import (augment_hsv, flip_lr, flip_ud, mixup, mosaic4, random_perspective, xywhn2xyxy,
-                      xyxy2xywhn)
+from .augment import (augment_hsv, flip_lr, flip_ud, letterbox_bands, mixup, mosaic4, random_perspective,
+                      xywhn2xyxy, xyxy2xywhn)
 from .config import DataConfig, load_data_config
 from .letterbox import letterbox
 from .scan import scan_split
@@ -35,6 +35,7 @@ LOGGER = logging.getLogger("edgeyolo.data")
 DEFAULT_HYP: dict[str, float] = {
     "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0.0, "translate": 0.1, "scale": 0.5,
     "shear": 0.0, "perspective": 0.0, "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0,
+    "letterbox_bands": 0.0,
 }
 
 Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] | None
@@ -70,8 +71,8 @@ def cache_fits(shapes: np.ndarray, imgsz: int, ram: int | None = None) -> bool:
 class DetectionDataset(Dataset):
     """Images and checked labels of one split of a data YAML.
 
-    ``augment`` turns on mosaic (probability ``hyp['mosaic']``), random affine, HSV jitter and
-    flips; without it each image is letterboxed to ``imgsz`` (square) or, with ``rect``, to its
+    ``augment`` turns on mosaic (probability ``hyp['mosaic']``), random affine, HSV jitter,
+    letterbox bands (``hyp['letterbox_bands']``, off by default) and flips; without it each image is letterboxed to ``imgsz`` (square) or, with ``rect``, to its
     aspect-ratio batch shape. ``cache_images`` keeps the decoded, resized images in RAM (None: when
     they fit :func:`cache_fits`'s budget). With ``rect`` the images are sorted by aspect ratio so that
     consecutive ``batch_size`` items share a shape: use it with an unshuffled loader. ``pad`` (rect
@@ -224,10 +225,15 @@ class DetectionDataset(Dataset):
             if self.augment:
                 img, labels = random_perspective(img, labels, hyp["degrees"], hyp["translate"], hyp["scale"],
                                                  hyp["shear"], hyp["perspective"])
+        if self.augment:
+            augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"])
+            # after the jitter, so that the bands are letterbox's exact grey; no draw when off, so
+            # that a seed's augmentation stays what it was without them
+            if hyp["letterbox_bands"] > 0 and random.random() < hyp["letterbox_bands"]:
+                img, labels = letterbox_bands(img, labels)
         labels = xyxy2xywhn(labels, img.shape[1], img.shape[0])
         labels = labels[(labels[:, 3] > 0) & (labels[:, 4] > 0)]
         if self.augment:
-            augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"])
             if random.random() < hyp["flipud"]:
                 img, labels = flip_ud(img, labels)
             if random.random() < hyp["fliplr"]:
