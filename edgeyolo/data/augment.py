@@ -1,8 +1,9 @@
 """Training augmentation as in PyTorch_YOLOv4 (u5 branch) / YOLOv5: mosaic, random affine, HSV
-jitter, flips, mixup; and letterbox bands, edgeyolo's own. Images are (H, W, 3) uint8 BGR numpy arrays; boxes in this module are
-``(n, 5) [cls, x1, y1, x2, y2]`` in pixels of the image they go with, unless a name says ``n``
-(normalised ``cx cy w h``). Randomness comes from the ``random`` and ``numpy.random`` modules,
-which :func:`edgeyolo.data.loader.seed_worker` seeds in every DataLoader worker.
+jitter, flips, mixup; and letterbox bands, edgeyolo's own. Images are (H, W, 3) uint8 BGR numpy
+arrays; boxes in this module are ``(n, 5) [cls, x1, y1, x2, y2]`` in pixels of the image they go
+with, unless a name says ``n`` (normalised ``cx cy w h``). Randomness comes from the ``random`` and
+``numpy.random`` modules, which :func:`edgeyolo.data.loader.seed_worker` seeds in every DataLoader
+worker.
 """
 from __future__ import annotations
 

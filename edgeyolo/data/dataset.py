@@ -72,12 +72,14 @@ class DetectionDataset(Dataset):
     """Images and checked labels of one split of a data YAML.
 
     ``augment`` turns on mosaic (probability ``hyp['mosaic']``), random affine, HSV jitter,
-    letterbox bands (``hyp['letterbox_bands']``, off by default) and flips; without it each image is letterboxed to ``imgsz`` (square) or, with ``rect``, to its
-    aspect-ratio batch shape. ``cache_images`` keeps the decoded, resized images in RAM (None: when
-    they fit :func:`cache_fits`'s budget). With ``rect`` the images are sorted by aspect ratio so that
+    letterbox bands (``hyp['letterbox_bands']``, off by default) and flips; without it each image is
+    letterboxed to ``imgsz`` (square) or, with ``rect``, to its aspect-ratio batch shape.
+    ``cache_images`` keeps the decoded, resized images in RAM (None: when they fit
+    :func:`cache_fits`'s budget). With ``rect`` the images are sorted by aspect ratio so that
     consecutive ``batch_size`` items share a shape: use it with an unshuffled loader. ``pad`` (rect
     only) adds that many strides to each batch shape before rounding up: 0.5 by default without
-    augmentation, as PyTorch_YOLOv4's test.py (a square 320 batch becomes 352); 0 gives tight shapes.
+    augmentation, as PyTorch_YOLOv4's test.py (a square 320 batch becomes 352); 0 gives tight
+    shapes.
 
     Attributes: ``im_files`` (str paths), ``labels`` (list of (n, 5) float32 ``cls cx cy w h``
     normalised, per image), ``shapes`` ((N, 2) original h, w), ``names``, ``nc``, ``report``
