@@ -71,3 +71,22 @@ def test_seeds_argument():
         _seeds("0;1")
     with pytest.raises(argparse.ArgumentTypeError, match="repeats a seed"):
         _seeds("1,1")
+
+
+def test_peer_figures_rescored_by_one_scorer_are_what_is_compared():
+    from edgeyolo.bench.studies.real_report import comparison, markdown
+    cells = _seeds()["0"]
+    peer = cells["yolov8n"]
+    # as real_data.py records a peer run: last mAPs re-scored (own kept aside), best.pt re-scored
+    peer.update({"own": {"map50": peer["map50"], "map": peer["map"]}, "map50": 0.5, "map": 0.25,
+                 "best_common": {"map50": 0.6, "map": 0.3}})
+    c = comparison(cells)
+    assert c["epochs_map50"] == pytest.approx(0.5 / 0.5) and c["epochs_map"] == pytest.approx(0.3 / 0.25)
+    assert c["best_map50"] == pytest.approx(0.5 / 0.6) and c["best_map"] == pytest.approx(0.3 / 0.3)
+    assert c["time_map"] == pytest.approx(0.15 / 0.25)
+    settings = {"model": "m", "epochs": 3, "imgsz": 320, "batch": 16, "threads": 2, "workers": 2, "seeds": [0],
+                "edgeyolo_args": []}
+    md = markdown({"device": "Test CPU", "load_avg_start": 0.1, "load_avg_end": 0.2, "settings": settings,
+                   "sets": {"craters": {"0": cells}}})
+    assert "| craters | 0 | yolov8n | 0.500 | 0.250 | 0.600 | 0.300 (2) |" in md
+    assert "one scorer" in md

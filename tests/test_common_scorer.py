@@ -1,0 +1,51 @@
+"""benchmarks/studies/common_scorer.py: a peer's COCO-format detections scored by edgeyolo's
+scorer against the YOLO labels of the validation split."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+
+@pytest.fixture()
+def data_yaml(tmp_path: Path) -> Path:
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        for stem, (h, w) in (("a", (100, 200)), ("b", (80, 80))):
+            cv2.imwrite(str(tmp_path / "images" / split / f"{stem}.png"), np.zeros((h, w, 3), np.uint8))
+        # a: one box 20..60 x 10..50 of class 1; b: none
+        (tmp_path / "labels" / split / "a.txt").write_text("1 0.2 0.3 0.2 0.4\n")
+        (tmp_path / "labels" / split / "b.txt").write_text("")
+    (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [x, y]\n")
+    return tmp_path / "data.yaml"
+
+
+def test_ground_truth_in_pixels(data_yaml: Path) -> None:
+    from edgeyolo.bench.studies.common_scorer import ground_truth
+    stems, gts, nc = ground_truth(str(data_yaml))
+    assert stems == ["a", "b"] and nc == 2
+    np.testing.assert_allclose(gts[0], [[1, 20, 10, 60, 50]], atol=1e-4)  # float32 labels
+    assert gts[1].shape == (0, 5)
+
+
+def test_peer_detections_scored_with_its_class_offset(data_yaml: Path, tmp_path: Path) -> None:
+    from edgeyolo.bench.studies.common_scorer import detections, ground_truth, score
+    stems, gts, nc = ground_truth(str(data_yaml))
+    path = tmp_path / "predictions.json"
+    exact = {"image_id": "a", "category_id": 2, "bbox": [20, 10, 40, 40], "score": 0.9}  # Ultralytics: class + 1
+    path.write_text(json.dumps([exact, {"image_id": "b", "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.1}]))
+    dets = detections(path, stems, 1)
+    np.testing.assert_allclose(dets[0], [[20, 10, 60, 50, 0.9, 1]])
+    m = score(dets, gts, nc).compute()
+    assert m.map50 == pytest.approx(1.0) and m.map == pytest.approx(1.0)
+    # shifted 8 px of its 40: IoU 2/3, a hit at thresholds 0.50-0.65 only -> mAP@0.5:0.95 0.4
+    path.write_text(json.dumps([{**exact, "bbox": [28, 10, 40, 40]}]))
+    m = score(detections(path, stems, 1), gts, nc).compute()
+    assert m.map50 == pytest.approx(1.0) and m.map == pytest.approx(0.4)
+    path.write_text(json.dumps([{**exact, "image_id": "c"}]))
+    with pytest.raises(ValueError, match=r"predictions.json: detection for image 'c', which is not in the validation split"):
+        detections(path, stems, 1)
