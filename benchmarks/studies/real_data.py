@@ -4,7 +4,9 @@ threads, one after the other in one run on one machine.
 
 Each real set is built with ``edgeyolo data real`` (pip fetches its archive into the cache). Each
 cell trains in its own process (threads pinned with ``--threads``; Ultralytics would otherwise drop
-to one thread on a 2-core machine) and is read back from the run's ``results.csv``. The peer runs in
+to one thread on a 2-core machine) and is read back from the run's ``results.csv``; the peer's last
+and best checkpoints are then scored again by edgeyolo's scorer (``common_scorer.py``), so that
+both tools' last and best figures come from one scorer. The peer runs in
 ``--peer-python`` (default: this interpreter); where Ultralytics is not importable there, its cells
 are skipped with the reason. Ultralytics is never a dependency of edgeyolo.
 
