@@ -90,3 +90,11 @@ def test_peer_figures_rescored_by_one_scorer_are_what_is_compared():
                    "sets": {"craters": {"0": cells}}})
     assert "| craters | 0 | yolov8n | 0.500 | 0.250 | 0.600 | 0.300 (2) |" in md
     assert "one scorer" in md
+
+
+def test_best_is_the_epoch_best_pt_holds_not_each_metric_maximum():
+    from edgeyolo.bench.studies.real_report import best_maps
+    # epoch 0 has the higher mAP@0.5, epoch 1 the higher fitness (0.1 mAP@0.5 + 0.9 mAP@0.5:0.95)
+    cell = _cell([1, 2], [0.6, 0.5], [0.1, 0.2])
+    assert best_maps(cell) == {"map50": 0.5, "map": 0.2}
+    assert best_maps({**cell, "best_common": {"map50": 0.55, "map": 0.25}}) == {"map50": 0.55, "map": 0.25}

@@ -27,10 +27,16 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("inf")
 
 
+def best_epoch(curve: list[dict[str, float]]) -> dict[str, float]:
+    """The epoch of best fitness (0.1 mAP@0.5 + 0.9 mAP@0.5:0.95), the one each tool's best.pt holds."""
+    return max(curve, key=lambda r: 0.1 * r["map50"] + 0.9 * r["map"])
+
+
 def best_maps(cell: dict[str, Any]) -> dict[str, float]:
-    """A run's best mAPs: its best.pt under edgeyolo's scorer where the run recorded it (the peer's
-    ``best_common``), else the best of its per-epoch curve."""
-    return cell.get("best_common") or {k: max(r[k] for r in cell["curve"]) for k in ("map50", "map")}
+    """A run's best.pt mAPs: under edgeyolo's scorer where the run recorded it (the peer's
+    ``best_common``), else its best epoch's own."""
+    best = cell.get("best_common") or best_epoch(cell["curve"])
+    return {"map50": best["map50"], "map": best["map"]}
 
 
 def comparison(cells: dict[str, dict[str, Any]]) -> dict[str, float] | None:
@@ -42,7 +48,7 @@ def comparison(cells: dict[str, dict[str, Any]]) -> dict[str, float] | None:
     t_peer = peer["curve"][-1]["time"]
     same_time = at_time(ours["curve"], t_peer)
 
-    best = {k: max(r[k] for r in ours["curve"]) / max(best_maps(peer)[k], 1e-9) for k in ("map50", "map")}
+    best = {k: best_maps(ours)[k] / max(best_maps(peer)[k], 1e-9) for k in ("map50", "map")}
     return {"epochs_map50": _ratio(ours["map50"], peer["map50"]), "epochs_map": _ratio(ours["map"], peer["map"]),
             "best_map50": best["map50"], "best_map": best["map"],
             "time_map50": _ratio(same_time["map50"], peer["map50"]), "time_map": _ratio(same_time["map"], peer["map"]),
@@ -79,8 +85,8 @@ def _cell_row(name: str, seed: str, tool: str, cell: dict[str, Any]) -> str:
     if "curve" not in cell:
         return f"| {name} | {seed} | {tool} | {cell.get('skipped') or cell.get('failed')} | | | | | |"
     last = cell["curve"][-1]
-    best = max(cell["curve"], key=lambda r: 0.1 * r["map50"] + 0.9 * r["map"])  # what best.pt holds
-    scored = cell.get("best_common") or best
+    best = best_epoch(cell["curve"])
+    scored = best_maps(cell)
     return (f"| {name} | {seed} | {tool} | {cell['map50']:.3f} | {cell['map']:.3f} | {scored['map50']:.3f} | "
             f"{scored['map']:.3f} ({int(best['epoch'])}) | {last['time']:.0f} | {last['time'] / len(cell['curve']):.1f} |")
 
