@@ -26,6 +26,7 @@ import numpy as np
 
 from edgeyolo.atomic import atomic_write_text
 from edgeyolo.bench.studies import RESULTS
+from edgeyolo.data.augment import xywhn2xyxy
 from edgeyolo.data.config import load_data_config
 from edgeyolo.data.scan import scan_split
 from edgeyolo.ops.metrics import DetectionEvaluator, paired_bootstrap
@@ -45,13 +46,7 @@ def ground_truth(data: str) -> tuple[list[str], list[np.ndarray], int]:
     """Validation image stems, (m, 5) ``cls x1 y1 x2 y2`` pixel labels per image, class count."""
     config = load_data_config(data)
     scan = scan_split(config, "val")
-    gts = []
-    for lb, (h, w) in zip(scan.labels, scan.shapes):
-        g = np.zeros((len(lb), 5))
-        if len(lb):
-            cx, cy, bw, bh = lb[:, 1] * w, lb[:, 2] * h, lb[:, 3] * w, lb[:, 4] * h
-            g[:, 0], g[:, 1], g[:, 2], g[:, 3], g[:, 4] = lb[:, 0], cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
-        gts.append(g)
+    gts = [xywhn2xyxy(lb, w, h).reshape(-1, 5) for lb, (h, w) in zip(scan.labels, scan.shapes)]
     return [Path(f).stem for f in scan.im_files], gts, config.nc
 
 
@@ -96,14 +91,17 @@ def peer_json(python: str, weights: str, data: str, imgsz: int, batch: int, work
     return Path(save_dir) / "predictions.json", f"{float(map50):.3f} / {float(map95):.3f}"
 
 
-def rescore_peer(python: str, weights: Path, data: Path, imgsz: int, batch: int) -> dict[str, float]:
-    """The peer checkpoint ``weights`` on ``data``'s validation split, its detections scored by
-    edgeyolo's scorer -> {"map50", "map"}."""
+def rescore_peer(python: str, weights: list[Path], data: Path, imgsz: int, batch: int) -> list[dict[str, float]]:
+    """Each peer checkpoint of ``weights`` on ``data``'s validation split, its detections scored by
+    edgeyolo's scorer -> one {"map50", "map"} per checkpoint."""
     stems, gts, nc = ground_truth(str(data))
-    with tempfile.TemporaryDirectory() as tmp:
-        path, _ = peer_json(python, str(weights), str(data), imgsz, batch, Path(tmp))
-        m = score(detections(path, stems, 1), gts, nc).compute()
-    return {"map50": m.map50, "map": m.map}
+    out = []
+    for w in weights:
+        with tempfile.TemporaryDirectory() as tmp:
+            path, _ = peer_json(python, str(w), str(data), imgsz, batch, Path(tmp))
+            m = score(detections(path, stems, 1), gts, nc).compute()
+        out.append({"map50": m.map50, "map": m.map})
+    return out
 
 
 def main() -> None:

@@ -78,11 +78,9 @@ def train_peer(data: Path, args: argparse.Namespace, run: Path, seed: int) -> di
         # Ultralytics' own scorer is not COCOeval and reads lower on these sets (0.577 against 0.603
         # mAP@0.5:0.95 for one nuclei checkpoint): its last and best checkpoints are scored again
         # by edgeyolo's scorer, so both tools' figures come from one scorer
-        data_yaml = data if data.suffix else data / "data.yaml"
-        cell["own"] = {"map50": cell["map50"], "map": cell["map"]}
-        cell.update(rescore_peer(args.peer_python, run / "weights" / "last.pt", data_yaml, args.imgsz, args.batch))
-        cell["best_common"] = rescore_peer(args.peer_python, run / "weights" / "best.pt", data_yaml, args.imgsz,
-                                           args.batch)
+        last, best = rescore_peer(args.peer_python, [run / "weights" / "last.pt", run / "weights" / "best.pt"], data,
+                                  args.imgsz, args.batch)
+        cell.update({"own": {"map50": cell["map50"], "map": cell["map"]}, **last, "best_common": best})
     return {**cell, "version": check.stdout.strip()}
 
 
