@@ -49,3 +49,24 @@ def test_peer_detections_scored_with_its_class_offset(data_yaml: Path, tmp_path:
     path.write_text(json.dumps([{**exact, "image_id": "c"}]))
     with pytest.raises(ValueError, match=r"predictions.json: detection for image 'c', which is not in the validation split"):
         detections(path, stems, 1)
+
+
+def test_breakdown_by_iou_and_box_size() -> None:
+    from edgeyolo.bench.studies.common_scorer import breakdown, size_ranges
+    assert size_ranges([32, 96]) == [("0-32 px", (0.0, 1024.0)), ("32-96 px", (1024.0, 9216.0)),
+                                     (">96 px", (9216.0, 1e10))]
+    with pytest.raises(ValueError, match="positive and increasing"):
+        size_ranges([96, 32])
+    # one image: a 10 px box found exactly, a 40 px box found shifted by 8 px (IoU 0.667), a 40 px miss
+    gts = [np.array([[0, 0, 0, 10, 10], [0, 100, 100, 140, 140], [0, 200, 200, 240, 240]], float)]
+    dets = [np.array([[0, 0, 10, 10, 0.9, 0], [108, 100, 148, 140, 0.8, 0]], float)]
+    out = breakdown(dets, gts, 1, [20])
+    small, large = out["by_size"]
+    assert (small["size"], small["boxes"], large["size"], large["boxes"]) == ("0-20 px", 1, ">20 px", 2)
+    assert small["map50"] == pytest.approx(1.0) and small["map"] == pytest.approx(1.0)
+    # large: one of two found, at thresholds 0.50-0.65 only; the small box's exact hit is ignored there
+    assert large["map50"] == pytest.approx(0.50, abs=0.01) and large["map"] == pytest.approx(0.2, abs=0.01)
+    # all sizes: at 0.50-0.65 both found hits rank first (AP 2/3 over 3 boxes); above, only the small one
+    ap = out["ap_per_iou"]
+    assert ap[0] == pytest.approx(0.67, abs=0.01) and ap[3] == pytest.approx(0.67, abs=0.01)
+    assert ap[4] == pytest.approx(0.34, abs=0.01) and ap[9] == pytest.approx(0.34, abs=0.01)

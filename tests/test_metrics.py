@@ -8,7 +8,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from edgeyolo.ops.confusion import ConfusionMatrix
-from edgeyolo.ops.metrics import DetectionEvaluator, evaluate_detections, paired_bootstrap
+from edgeyolo.ops.metrics import COCO_AREAS, DetectionEvaluator, evaluate_detections, paired_bootstrap
 
 
 def _random_case(seed: int, n_img: int = 8, nc: int = 5, ties: bool = False):
@@ -79,6 +79,26 @@ def test_parity_with_pycocotools(seed, ties):
     np.testing.assert_allclose(np.where(np.isnan(m.precision), -1, m.precision), ref, atol=1e-9)
     np.testing.assert_allclose(np.where(np.isnan(m.recall), -1, m.recall), e.eval["recall"][:, :, 0, -1].T, atol=1e-9)
     assert not m.valid[nc - 1] and np.isnan(m.ap50[nc - 1])  # no GT: left out
+
+
+@pytest.mark.parametrize("seed,ties", [(0, False), (6, False), (3, True), (6, True)])
+def test_area_ranges_match_pycocotools(seed, ties):
+    """APs / APm / APl: GTs outside the range ignored, detections on them or unmatched outside it too."""
+    dets, gts, nc = _random_case(seed, ties=ties)
+    dets = [np.column_stack([d[:, :4] * 3, d[:, 4:]]) for d in dets]  # sides 15-180 px: all three sizes
+    gts = [np.column_stack([g[:, :1], g[:, 1:] * 3]) for g in gts]
+    e = _coco_eval(dets, gts, nc)
+    for a, (name, rng) in enumerate(COCO_AREAS.items(), start=1):  # COCO's areaRng index (0 is "all")
+        m = evaluate_detections(dets, gts, nc, area=rng)
+        assert m.map == pytest.approx(max(e.stats[2 + a], 0.0), abs=1e-4), name
+        ref = e.eval["precision"][:, :, :, a, -1].transpose(2, 0, 1)
+        np.testing.assert_allclose(np.where(np.isnan(m.precision), -1, m.precision), ref, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(np.where(np.isnan(m.recall), -1, m.recall), e.eval["recall"][:, :, a, -1].T,
+                                   atol=1e-9, err_msg=name)
+    exercised = [0 < e.stats[k] < 1 for k in (3, 4, 5)]  # a range with both matches and misses
+    assert all(exercised) if seed == 6 else sum(exercised) >= 2
+    with pytest.raises(ValueError, match="lo <= hi"):
+        evaluate_detections(dets, gts, nc, area=(10.0, 1.0))
 
 
 def test_perfect_detections():

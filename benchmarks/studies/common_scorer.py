@@ -64,11 +64,34 @@ def detections(json_path: Path, stems: list[str], class_offset: int) -> list[np.
     return [np.array(per[s], dtype=np.float64).reshape(-1, 6) for s in stems]
 
 
-def score(dets: list[np.ndarray], gts: list[np.ndarray], nc: int) -> DetectionEvaluator:
-    ev = DetectionEvaluator(nc)
+def score(dets: list[np.ndarray], gts: list[np.ndarray], nc: int,
+          area: tuple[float, float] | None = None) -> DetectionEvaluator:
+    ev = DetectionEvaluator(nc, area=area)
     for d, g in zip(dets, gts):
         ev.update(d, g)
     return ev
+
+
+def size_ranges(edges: list[float]) -> list[tuple[str, tuple[float, float]]]:
+    """Box-side edges in px (e.g. COCO's 32, 96) -> named area ranges in px^2, COCO's way."""
+    if not edges or sorted(edges) != edges or edges[0] <= 0:
+        raise ValueError(f"size edges must be positive and increasing, got {edges}")
+    sides = [0.0, *edges, float("inf")]
+    return [(f"{lo:g}-{hi:g} px" if hi < float("inf") else f">{lo:g} px", (lo * lo, min(hi * hi, 1e10)))
+            for lo, hi in zip(sides, sides[1:])]
+
+
+def breakdown(dets: list[np.ndarray], gts: list[np.ndarray], nc: int, edges: list[float]) -> dict:
+    """Where a tool's mAP@0.5:0.95 comes from: AP at each IoU threshold (0.50:0.05:0.95, mean over
+    classes) and mAP@0.5 / mAP@0.5:0.95 per box size (COCOeval's areaRng rule, box sides in px)."""
+    m = score(dets, gts, nc).compute()
+    out = {"ap_per_iou": [float(x) for x in np.nanmean(m.ap[m.valid], 0)], "by_size": []}
+    areas = np.concatenate([(g[:, 3] - g[:, 1]) * (g[:, 4] - g[:, 2]) for g in gts]) if gts else np.zeros(0)
+    for name, rng in size_ranges(edges):
+        boxes = int(((areas >= rng[0]) & (areas <= rng[1])).sum())
+        ms = score(dets, gts, nc, rng).compute()
+        out["by_size"].append({"size": name, "boxes": boxes, "map50": ms.map50, "map": ms.map})
+    return out
 
 
 def edgeyolo_json(weights: str, data: str, imgsz: int, batch: int, out: Path) -> tuple[Path, str]:
@@ -114,17 +137,22 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--bootstrap", type=int, default=1000, help="paired bootstrap draws")
+    ap.add_argument("--sizes", default="32,96",
+                    help="box-side edges (px) of the per-size breakdown (default COCO's small / medium / large)")
     ap.add_argument("--name", default=None, help="results subfolder (default: the data folder's name)")
     ap.add_argument("--out", type=Path, default=RESULTS / "cpu")
     args = ap.parse_args()
+    edges = [float(x) for x in args.sizes.split(",")]
     stems, gts, nc = ground_truth(args.data)
-    scored = {}
+    scored, dets = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.edgeyolo:
             path, own = edgeyolo_json(args.edgeyolo, args.data, args.imgsz, args.batch, Path(tmp) / "edgeyolo.json")
-            scored["edgeyolo"] = (args.edgeyolo, own, score(detections(path, stems, 0), gts, nc))
+            dets["edgeyolo"] = detections(path, stems, 0)
+            scored["edgeyolo"] = (args.edgeyolo, own, score(dets["edgeyolo"], gts, nc))
         path, own = peer_json(args.peer_python, args.peer, args.data, args.imgsz, args.batch, Path(tmp))
-        scored["yolov8n"] = (args.peer, own, score(detections(path, stems, 1), gts, nc))
+        dets["yolov8n"] = detections(path, stems, 1)
+        scored["yolov8n"] = (args.peer, own, score(dets["yolov8n"], gts, nc))
     name = args.name or Path(args.data).parent.name
     record = {"date": time.strftime("%Y-%m-%d %H:%M"), "data": args.data, "images": len(stems),
               "boxes": int(sum(len(g) for g in gts)), "tools": {}}
@@ -139,6 +167,21 @@ def main() -> None:
         m = ev.compute()
         record["tools"][tool] = {"weights": weights, "own": own, "common": [m.map50, m.map]}
         lines.append(f"| {tool} | `{weights}` | {own} | {m.map50:.3f} / {m.map:.3f} |")
+    lines.append("")
+    parts = {tool: breakdown(d, gts, nc, edges) for tool, d in dets.items()}
+    record["breakdown"] = parts
+    lines += ["Where the mAP@0.5:0.95 comes from (one scorer): AP at each IoU threshold, and per box size "
+              "(COCOeval's area ranges: GTs of other sizes ignored, and detections on them or, unmatched, "
+              "of other sizes).", "",
+              "| tool | " + " | ".join(f"AP@{t:.2f}" for t in np.linspace(0.5, 0.95, 10)) + " |",
+              "|---|" + "---|" * 10]
+    lines += [f"| {tool} | " + " | ".join(f"{a:.3f}" for a in p["ap_per_iou"]) + " |" for tool, p in parts.items()]
+    lines += ["", "| box side | boxes | " + " | ".join(f"{t} mAP@0.5 / mAP@0.5:0.95" for t in parts) + " |",
+              "|---|---|" + "---|" * len(parts)]
+    for k, row in enumerate(next(iter(parts.values()))["by_size"]):
+        lines.append(f"| {row['size']} | {row['boxes']} | "
+                     + " | ".join(f"{p['by_size'][k]['map50']:.3f} / {p['by_size'][k]['map']:.3f}" for p in parts.values())
+                     + " |")
     lines.append("")
     if "edgeyolo" in scored:
         (m_ours, m_peer) = (scored[t][2].compute() for t in ("edgeyolo", "yolov8n"))

@@ -25,6 +25,8 @@ import numpy as np
 from .boxes import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO iouThrs: 0.50:0.05:0.95
+# COCO's areaRng for APs / APm / APl (box area in px^2, both ends inclusive).
+COCO_AREAS = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, 1e10)}
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)  # COCO recThrs: 0:0.01:1
 CONF_GRID = np.linspace(0.0, 1.0, 1000)  # confidence axis of the P/R/F1 curves (YOLOv5's px)
 _EPS = 1e-16
@@ -46,20 +48,34 @@ def _as_gts(gts: np.ndarray, nc: int) -> np.ndarray:
     return g
 
 
-def match_image(dets: np.ndarray, gts: np.ndarray, nc: int, max_dets: int = 100
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _area(b: np.ndarray) -> np.ndarray:
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def match_image(dets: np.ndarray, gts: np.ndarray, nc: int, max_dets: int = 100,
+                area: tuple[float, float] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """COCOeval's ``evaluateImg`` for one image, every class at once.
 
     dets (n, 6) = x1, y1, x2, y2, conf, cls; gts (m, 5) = cls, x1, y1, x2, y2 (same coordinates).
-    Returns the kept detections' (k,) classes, (k,) scores and (k, 10) bool true-positive flags per
-    IoU threshold, in decreasing-score order (stable: ties keep the input order, as COCO's
-    mergesort); at most ``max_dets`` per class.
+    ``area`` (lo, hi) in px^2 scores one box size only, as COCO's ``areaRng``: a GT whose box area is
+    outside it is ignored (a detection prefers a GT that is not), and so is a detection matched to
+    an ignored GT, or matched to none while its own area is outside it.
+    Returns the kept detections' (k,) classes, (k,) scores, (k, 10) bool true-positive and (k, 10)
+    bool ignored flags per IoU threshold, in decreasing-score order (stable: ties keep the input
+    order, as COCO's mergesort; at most ``max_dets`` per class), and the (nc,) counts of GTs not ignored.
     """
     d, g = _as_dets(dets, nc), _as_gts(gts, nc)
+    lo, hi = area if area is not None else (-np.inf, np.inf)
+    if not lo <= hi:
+        raise ValueError(f"area must be (lo, hi) with lo <= hi, got {area}")
+    g_ig = (_area(g[:, 1:]) < lo) | (_area(g[:, 1:]) > hi)
     d = d[np.argsort(-d[:, 4], kind="mergesort")]
+    d_out = (_area(d) < lo) | (_area(d) > hi)
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # COCO clamps the threshold the same way
     keep = np.zeros(len(d), dtype=bool)
     tp = np.zeros((len(d), len(thr)), dtype=bool)
+    ig = np.zeros((len(d), len(thr)), dtype=bool)  # matched to an ignored GT
     for c in np.unique(d[:, 5]):
         di = np.flatnonzero(d[:, 5] == c)[:max_dets]
         # A box of negative area w * h (one side negative) takes one of the max_dets places but
@@ -67,22 +83,25 @@ def match_image(dets: np.ndarray, gts: np.ndarray, nc: int, max_dets: int = 100
         # dropped after the cut. (Areas over COCO's 1e10 px^2 cap are not treated specially.)
         di = di[(d[di, 2] - d[di, 0]) * (d[di, 3] - d[di, 1]) >= 0]
         keep[di] = True
-        gc = g[g[:, 0] == c, 1:]
+        gc, gci = g[g[:, 0] == c, 1:], g_ig[g[:, 0] == c]
         if not len(gc):
             continue
         iou = box_iou(d[di, :4], gc)  # (k, m) float64, pycocotools' formula
         matched = np.zeros((len(thr), len(gc)), dtype=bool)  # (T, m) GT taken at threshold t
+        rank = np.where(gci, 0.0, 2.0)  # IoU + rank: a GT not ignored outranks any ignored one
         for row, k in zip(iou, di):
             if row.max() < thr[0]:
                 continue  # matches nothing at any threshold: skip the (T, m) work
             ok = ~matched & (row[None, :] >= thr[:, None])  # (T, m) candidates
             has = ok.any(1)
             # Best IoU among candidates, the last one on ties (COCO's loop replaces on >=).
-            vals = np.where(ok, row[None, :], -1.0)[:, ::-1]
+            vals = np.where(ok, row[None, :] + rank, -1.0)[:, ::-1]
             best = len(gc) - 1 - vals.argmax(1)
-            tp[k] = has
+            tp[k], ig[k] = has & ~gci[best], has & gci[best]
             matched[np.flatnonzero(has), best[has]] = True
-    return d[keep, 5].astype(np.int64), d[keep, 4], tp[keep]
+    ig |= ~tp & ~ig & d_out[:, None]  # unmatched and outside the size range
+    nt = np.bincount(g[~g_ig, 0].astype(np.int64), minlength=nc)
+    return d[keep, 5].astype(np.int64), d[keep, 4], tp[keep], ig[keep], nt
 
 
 @dataclass
@@ -166,12 +185,15 @@ def _smooth(y: np.ndarray, f: float = 0.1) -> np.ndarray:
     return np.convolve(np.concatenate((p * y[0], y, p * y[-1])), np.ones(nf) / nf, mode="valid")
 
 
-def accumulate(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, nt: np.ndarray) -> DetectionMetrics:
+def accumulate(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, nt: np.ndarray,
+               ig: np.ndarray | None = None) -> DetectionMetrics:
     """COCOeval's ``accumulate`` plus YOLOv5's P/R/F1 curves.
 
-    cls (n,), scores (n,), tp (n, 10): the ``match_image`` outputs of all images concatenated in
-    image order; nt (nc,) GT counts per class.
+    cls (n,), scores (n,), tp (n, 10), ig (n, 10) (None: nothing ignored): the ``match_image``
+    outputs of all images concatenated in image order; nt (nc,) GT counts per class (not ignored).
+    An ignored detection counts neither as a true nor as a false positive at that threshold.
     """
+    fp = ~tp if ig is None else ~tp & ~ig
     nc, n_t, n_r = len(nt), len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS)
     precision = np.full((nc, n_t, n_r), np.nan)
     recall = np.full((nc, n_t), np.nan)
@@ -180,7 +202,7 @@ def accumulate(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, nt: np.ndarr
         i = np.flatnonzero(cls == c)
         i = i[np.argsort(-scores[i], kind="mergesort")]  # image order breaks score ties, as COCO
         tpc = np.cumsum(tp[i], 0, dtype=np.float64)  # (k, T)
-        fpc = np.cumsum(~tp[i], 0, dtype=np.float64)
+        fpc = np.cumsum(fp[i], 0, dtype=np.float64)
         rc = tpc / nt[c]
         pr = tpc / (tpc + fpc + np.spacing(1))
         precision[c] = 0.0
@@ -194,7 +216,9 @@ def accumulate(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, nt: np.ndarr
         # P and R as functions of the confidence threshold at IoU 0.5 (YOLOv5 ap_per_class).
         conf = scores[i]
         r_curve[c] = np.interp(-CONF_GRID, -conf, tpc[:, 0] / (nt[c] + _EPS), left=0)
-        p_curve[c] = np.interp(-CONF_GRID, -conf, tpc[:, 0] / (tpc[:, 0] + fpc[:, 0]), left=1)
+        counted = tpc[:, 0] + fpc[:, 0]  # 0 while only ignored detections (a size range) were seen
+        prec = np.divide(tpc[:, 0], counted, out=np.ones_like(counted), where=counted > 0)
+        p_curve[c] = np.interp(-CONF_GRID, -conf, prec, left=1)
     f1_curve = 2 * p_curve * r_curve / (p_curve + r_curve + _EPS)
     valid = nt > 0
     j = int(_smooth(f1_curve[valid].mean(0)).argmax()) if valid.any() else 0
@@ -206,50 +230,50 @@ def accumulate(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, nt: np.ndarr
 
 class DetectionEvaluator:
     """Streaming evaluation: ``update`` once per image (matches are computed then, so only scores
-    and flags are kept), ``compute`` at the end."""
+    and flags are kept), ``compute`` at the end. ``area`` (lo, hi) px^2 scores one box size only
+    (``match_image``; ``COCO_AREAS`` holds COCO's)."""
 
-    def __init__(self, nc: int, max_dets: int = 100):
+    def __init__(self, nc: int, max_dets: int = 100, area: tuple[float, float] | None = None):
         if nc < 1:
             raise ValueError(f"nc must be >= 1, got {nc}")
         if max_dets < 1:
             raise ValueError(f"max_dets must be >= 1, got {max_dets}")
-        self.nc, self.max_dets = nc, max_dets
+        self.nc, self.max_dets, self.area = nc, max_dets, area
         self.reset()
 
     def reset(self) -> None:
-        self._cls: list[np.ndarray] = []
-        self._scores: list[np.ndarray] = []
-        self._tp: list[np.ndarray] = []
-        self._nt_img: list[np.ndarray] = []  # per image GT counts per class, for resampling
+        # per image: classes, scores, true-positive and ignored flags, GT counts per class (for resampling)
+        self._per_image: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._nt = np.zeros(self.nc, dtype=np.int64)
 
     def update(self, dets: np.ndarray, gts: np.ndarray) -> None:
         """One image: dets (n, 6) = x1, y1, x2, y2, conf, cls; gts (m, 5) = cls, x1, y1, x2, y2."""
-        cls, scores, tp = match_image(dets, gts, self.nc, self.max_dets)
-        self._cls.append(cls)
-        self._scores.append(scores)
-        self._tp.append(tp)
-        counts = np.bincount(_as_gts(gts, self.nc)[:, 0].astype(np.int64), minlength=self.nc)
-        self._nt_img.append(counts)
-        self._nt += counts
+        matches = match_image(dets, gts, self.nc, self.max_dets, self.area)
+        self._per_image.append(matches)
+        self._nt += matches[4]
 
     @property
     def n_images(self) -> int:
-        return len(self._tp)
+        return len(self._per_image)
+
+    def _accumulate(self, idx: Sequence[int] | np.ndarray) -> DetectionMetrics:
+        n_t = len(IOU_THRESHOLDS)
+        parts = [self._per_image[i] for i in idx]
+        if not parts:
+            flags = np.zeros((0, n_t), dtype=bool)
+            return accumulate(np.zeros(0, dtype=np.int64), np.zeros(0), flags, self._nt, flags)
+        cls, scores, tp, ig, nt = (np.concatenate(x) if k < 4 else np.sum(x, axis=0)
+                                   for k, x in enumerate(zip(*parts)))
+        return accumulate(cls, scores, tp, nt, ig)
 
     def compute(self) -> DetectionMetrics:
-        n_t = len(IOU_THRESHOLDS)
-        cls = np.concatenate(self._cls) if self._cls else np.zeros(0, dtype=np.int64)
-        scores = np.concatenate(self._scores) if self._scores else np.zeros(0)
-        tp = np.concatenate(self._tp) if self._tp else np.zeros((0, n_t), dtype=bool)
-        return accumulate(cls, scores, tp, self._nt)
+        return self._accumulate(range(self.n_images))
 
     def resample(self, idx: np.ndarray) -> DetectionMetrics:
         """The metrics of images ``idx`` (indices in ``update`` order, repeats allowed): one bootstrap draw."""
         if len(idx) == 0:
             raise ValueError("resample needs at least one image index")
-        return accumulate(np.concatenate([self._cls[i] for i in idx]), np.concatenate([self._scores[i] for i in idx]),
-                          np.concatenate([self._tp[i] for i in idx]), np.sum([self._nt_img[i] for i in idx], axis=0))
+        return self._accumulate(idx)
 
 
 def paired_bootstrap(a: DetectionEvaluator, b: DetectionEvaluator, n: int = 200, level: float = 0.95,
@@ -272,11 +296,12 @@ def paired_bootstrap(a: DetectionEvaluator, b: DetectionEvaluator, n: int = 200,
 
 
 def evaluate_detections(dets: Sequence[np.ndarray], gts: Sequence[np.ndarray], nc: int,
-                        max_dets: int = 100) -> DetectionMetrics:
-    """All images at once: ``dets[i]`` (n_i, 6) and ``gts[i]`` (m_i, 5) for image i."""
+                        max_dets: int = 100, area: tuple[float, float] | None = None) -> DetectionMetrics:
+    """All images at once: ``dets[i]`` (n_i, 6) and ``gts[i]`` (m_i, 5) for image i; ``area`` as
+    ``DetectionEvaluator``'s."""
     if len(dets) != len(gts):
         raise ValueError(f"dets and gts must list the same images, got {len(dets)} and {len(gts)}")
-    ev = DetectionEvaluator(nc, max_dets)
+    ev = DetectionEvaluator(nc, max_dets, area)
     for d, g in zip(dets, gts):
         ev.update(d, g)
     return ev.compute()
