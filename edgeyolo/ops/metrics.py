@@ -75,7 +75,7 @@ def match_image(dets: np.ndarray, gts: np.ndarray, nc: int, max_dets: int = 100,
     thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)  # COCO clamps the threshold the same way
     keep = np.zeros(len(d), dtype=bool)
     tp = np.zeros((len(d), len(thr)), dtype=bool)
-    ig = np.zeros((len(d), len(thr)), dtype=bool)  # matched to an ignored GT
+    ig = np.zeros((len(d), len(thr)), dtype=bool)  # matched to an ignored GT, or (below) unmatched and off-size
     for c in np.unique(d[:, 5]):
         di = np.flatnonzero(d[:, 5] == c)[:max_dets]
         # A box of negative area w * h (one side negative) takes one of the max_dets places but
@@ -262,9 +262,9 @@ class DetectionEvaluator:
         if not parts:
             flags = np.zeros((0, n_t), dtype=bool)
             return accumulate(np.zeros(0, dtype=np.int64), np.zeros(0), flags, self._nt, flags)
-        cls, scores, tp, ig, nt = (np.concatenate(x) if k < 4 else np.sum(x, axis=0)
-                                   for k, x in enumerate(zip(*parts)))
-        return accumulate(cls, scores, tp, nt, ig)
+        cls, scores, tp, ig, nt = zip(*parts)
+        return accumulate(np.concatenate(cls), np.concatenate(scores), np.concatenate(tp), np.sum(nt, axis=0),
+                          np.concatenate(ig))
 
     def compute(self) -> DetectionMetrics:
         return self._accumulate(range(self.n_images))
