@@ -81,7 +81,7 @@ def match_image(dets: np.ndarray, gts: np.ndarray, nc: int, max_dets: int = 100,
         # A box of negative area w * h (one side negative) takes one of the max_dets places but
         # matches nothing, and COCO ignores unmatched boxes outside the area range: so it is
         # dropped after the cut. (Areas over COCO's 1e10 px^2 cap are not treated specially.)
-        di = di[(d[di, 2] - d[di, 0]) * (d[di, 3] - d[di, 1]) >= 0]
+        di = di[_area(d[di]) >= 0]
         keep[di] = True
         gc, gci = g[g[:, 0] == c, 1:], g_ig[g[:, 0] == c]
         if not len(gc):
