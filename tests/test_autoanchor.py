@@ -110,6 +110,74 @@ def test_check_anchors_too_few_labels_keeps_config():
     assert torch.equal(model.head.anchors, before)
 
 
+def test_anchor_fit_fitness_by_hand():
+    anchors = np.array([[10.0, 10.0], [40.0, 40.0]])
+    wh = np.array([[10.0, 10.0], [20.0, 20.0], [100.0, 10.0], [10.0, 5.0]])
+    # best worse-side ratio per box: 1, 1/2, 0 (matches none), 1/2
+    assert anchor_fit(wh, anchors).fitness == pytest.approx((1 + 0.5 + 0 + 0.5) / 4)
+
+
+def _small_boxes() -> np.ndarray:
+    """Boxes of 4-14 px: every one within 4x of the tiny model's smallest COCO anchors (10x13 ...),
+    so u5's check passes them, though each matches its nearest anchor loosely."""
+    return np.exp(np.random.default_rng(0).uniform(np.log(4), np.log(14), (300, 2)))
+
+
+def test_evolve_mode_refits_anchors_the_check_keeps():
+    labels, shapes = _labels_for(_small_boxes(), 320)
+    model = build_model(str(TINY_MODEL))
+    before = model.head.anchors.clone()
+    kept = check_anchors(model, labels, shapes, 320, thr=4.0, generations=100)
+    assert kept.bpr > 0.98 and kept.new is None and torch.equal(model.head.anchors, before)
+
+    found = check_anchors(model, labels, shapes, 320, thr=4.0, generations=100, mode="evolve")
+    assert found.changed and found.new.bpr >= found.bpr and found.new.fitness > found.fit.fitness
+    assert found.new.aat > 2 * found.fit.aat  # each small box now matches several anchors, not one or two
+    assert not torch.equal(model.head.anchors, before)
+    wh = label_sizes(labels, shapes, 320)
+    assert anchor_fit(wh, model.head.anchors.reshape(-1, 2).numpy()).fitness > anchor_fit(wh, before.reshape(-1, 2).numpy()).fitness
+    msg = found.message(320, model.head.anchors)
+    assert f"fitness {found.fit.fitness:.4f} at 320 px; new anchors reach" in msg
+    with pytest.raises(ValueError, match="check or evolve, got 'off'"):
+        check_anchors(model, labels, shapes, 320, thr=4.0, mode="off")
+
+
+def test_evolve_mode_keeps_anchors_that_fit_best():
+    # boxes exactly at the config's anchors: fitness 1 up to the zoom jitter, no evolved set does better
+    model = build_model(str(TINY_MODEL))
+    before = model.head.anchors.clone()
+    labels, shapes = _labels_for(before.reshape(-1, 2).numpy().repeat(20, 0), 640)
+    found = check_anchors(model, labels, shapes, 640, thr=4.0, generations=100, mode="evolve")
+    assert not found.changed and found.new is not None and found.new.fitness <= found.fit.fitness
+    assert torch.equal(model.head.anchors, before)
+    assert "keeping the config's" in found.message(640, model.head.anchors)
+
+
+def test_autoanchor_option_and_saved_bools(monkeypatch):
+    from edgeyolo.cli import main
+    from edgeyolo.train import trainer as trainer_mod
+    from edgeyolo.train.config import TrainConfig
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_init(self, cfg):
+        seen.append(cfg.autoanchor)
+        raise Stop
+
+    monkeypatch.setattr(trainer_mod.Trainer, "__init__", fake_init)
+    for args, mode in (([], "check"), (["--autoanchor", "evolve"], "evolve"), (["--no-autoanchor"], "off")):
+        with pytest.raises(Stop):
+            main(["train", "--data", "d.yaml", *args])
+        assert seen[-1] == mode
+    assert TrainConfig(autoanchor=True).autoanchor == "check"  # args.yaml of a run saved when it was a bool
+    assert TrainConfig(autoanchor=False).autoanchor == "off"
+    with pytest.raises(ValueError, match="autoanchor must be check, evolve or off, got 'always'"):
+        TrainConfig(autoanchor="always")
+
+
 @pytest.fixture()
 def huge_anchor_model(tmp_path):
     """The tiny model with anchors 20x too large for 96-px synthetic images."""

@@ -44,11 +44,17 @@ class TrainConfig:
     multi_scale: bool = False
     close_mosaic: int | None = None  # final epochs without mosaic; None: by run length
     precise_bn: int = 0  # training images the EMA model's BatchNorm statistics are re-estimated on before validating
-    autoanchor: bool = True  # fit the anchors to the labels before a new run (u5's check_anchors)
+    autoanchor: str = "check"  # check, evolve or off (train/autoanchor.py); a bool in older runs' args
     sync_bn: bool = False
     cache: bool | None = None  # None: decoded images in RAM when they fit (DetectionDataset's budget)
     plots: bool = True
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.autoanchor, bool):  # args of a run saved before the modes: on was u5's check
+            self.autoanchor = "check" if self.autoanchor else "off"
+        if self.autoanchor not in ("check", "evolve", "off"):
+            raise ValueError(f"autoanchor must be check, evolve or off, got {self.autoanchor!r}")
 
     def resolved(self) -> TrainConfig:
         base = QUICK if self.data is None else DEFAULT

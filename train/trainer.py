@@ -90,7 +90,7 @@ class Trainer(CheckpointState, EpochLoop):
         self._val_dl = None
         self._bn_view: DetectionDataset | None = None
         self._train_dl = None
-        self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor else ""
+        self.anchor_note = self._fit_anchors() if state is None and cfg.autoanchor != "off" else ""
         self.hyp_given = dict(self.hyp)  # what hyp.yaml records: rerunnable with --hyp (not the scaled decay)
         self.batches_per_epoch = math.ceil(len(self.train_set) / (cfg.batch * world))
         self.recipe = plan(self.hyp, cfg.optimizer, len(self.train_set), cfg.batch * world, cfg.nbs, cfg.epochs,
@@ -136,7 +136,7 @@ class Trainer(CheckpointState, EpochLoop):
         note = ""
         if self.procs.main:
             found = check_anchors(self.model, self.train_set.labels, self.train_set.shapes, self.cfg.imgsz,
-                                  float(self.hyp["anchor_t"]), seed=self.cfg.seed)
+                                  float(self.hyp["anchor_t"]), self.cfg.seed, mode=self.cfg.autoanchor)
             note = found.message(self.cfg.imgsz, self.model.head.anchors)
         if self.procs.distributed:
             broadcast_anchors(self.model)

@@ -47,9 +47,11 @@ import click
 @click.option("--close-mosaic", type=click.IntRange(min=0), default=None, metavar="EPOCHS",
               help="Train the last EPOCHS epochs without mosaic, on whole images as validation sees them. "
                    "Default: 0 (on the real crater set, validation mAP fell the epoch mosaic stopped).")
-@click.option("--autoanchor/--no-autoanchor", default=True, show_default=True,
-              help="Check the anchors against the training labels at --imgsz and evolve new ones when under 98 % "
-                   "of the targets can match one (u5's autoanchor).")
+@click.option("--autoanchor", type=click.Choice(["check", "evolve", "off"]), default="check", show_default=True,
+              help="Fit the anchors to the training labels at --imgsz before a new run. check: evolve new ones when "
+                   "under 98 % of the boxes can match one (u5's autoanchor); evolve: evolve them and keep them when "
+                   "they fit the boxes more closely (small objects under COCO's anchors); off: the config's.")
+@click.option("--no-autoanchor", is_flag=True, help="The same as --autoanchor off.")
 @click.option("--precise-bn", type=click.IntRange(min=0), default=0, show_default=True, metavar="IMAGES",
               help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images, "
                    "letterboxed as validation does, before each validation (0: off). Steadies long runs whose "
@@ -61,5 +63,7 @@ def train(resume: str | None, **kwargs: object) -> None:
     from edgeyolo.train.config import TrainConfig
     from edgeyolo.train.trainer import Trainer
 
+    if kwargs.pop("no_autoanchor"):
+        kwargs["autoanchor"] = "off"
     trainer = Trainer.resume(resume, str(kwargs["project"])) if resume else Trainer(TrainConfig(**kwargs))
     trainer.fit()

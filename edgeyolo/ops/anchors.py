@@ -22,10 +22,13 @@ MIN_WH = 2.0  # labels smaller than this (pixels, both sides) are left out of th
 @dataclass(frozen=True)
 class AnchorFit:
     """``bpr``: best possible recall, the fraction of targets that at least one anchor can match;
-    ``aat``: anchors above threshold, the mean number of anchors each target matches."""
+    ``aat``: anchors above threshold, the mean number of anchors each target matches;
+    ``fitness``: the mean over targets of the best anchor's worse side ratio, 0 for a target no
+    anchor matches (what anchor evolution maximises: how closely the nearest anchor fits)."""
 
     bpr: float
     aat: float
+    fitness: float = 0.0
 
 
 def label_sizes(labels: Sequence[np.ndarray], shapes: np.ndarray, imgsz: int,
@@ -58,9 +61,11 @@ def anchor_fit(wh: np.ndarray, anchors: np.ndarray, thr: float = 4.0) -> AnchorF
         raise ValueError(f"thr (anchor_t) must be > 1, got {thr}")
     wh, anchors = np.asarray(wh, np.float64).reshape(-1, 2), np.asarray(anchors, np.float64).reshape(-1, 2)
     if not len(wh):
-        return AnchorFit(1.0, 0.0)
+        return AnchorFit(1.0, 0.0, 1.0)
     x = _ratio_metric(np.maximum(wh, 1e-9), anchors)  # (n, k)
-    return AnchorFit(float((x.max(1) > 1 / thr).mean()), float((x > 1 / thr).sum(1).mean()))
+    best = x.max(1)
+    return AnchorFit(float((best > 1 / thr).mean()), float((x > 1 / thr).sum(1).mean()),
+                     float((best * (best > 1 / thr)).mean()))
 
 
 def _fitness(wh: np.ndarray, anchors: np.ndarray, thr: float) -> float:
