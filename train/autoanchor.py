@@ -1,7 +1,8 @@
 """Autoanchor: before a new run trains, check that the model's anchors fit the training labels at
 the training size, and evolve new ones when they do not (PyTorch_YOLOv4 u5's ``check_anchors``,
-on by default there as here). ``--autoanchor evolve`` evolves anchors for every new run and keeps
-them when they fit the labels more closely; ``off`` keeps the config's anchors."""
+on by default there as here, with one more test of the fit: ``AnchorFit.problem``).
+``--autoanchor evolve`` evolves anchors for every new run and keeps them when they fit more
+closely; ``off`` keeps the config's anchors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,14 +11,7 @@ import numpy as np
 import torch
 
 from edgeyolo.models.yolo import YOLO
-from edgeyolo.ops.anchors import BPR_OK, AnchorFit, anchor_fit, evolve_anchors, label_sizes
-
-# check: u5's rule, evolve only when under BPR_OK of the targets can match an anchor. COCO's anchors
-# pass it on a set of small objects (craters of 4-78 px at 320: BPR 0.996) while a crater under 12 px
-# matches 1.7 anchors on average against 7.2 under anchors evolved for the set
-# (benchmarks/results/cpu-amd-epyc-avx2/anchor_fit/craters.md): evolve asks for the closer fit.
-MODES = ("check", "evolve", "off")
-
+from edgeyolo.ops.anchors import AnchorFit, anchor_fit, evolve_anchors, label_sizes
 
 @dataclass(frozen=True)
 class AnchorCheck:
@@ -35,33 +29,37 @@ class AnchorCheck:
         return None if self.new is None else self.new.bpr
 
     def message(self, imgsz: int, anchors: torch.Tensor) -> str:
-        head = (f"autoanchor: {self.fit.aat:.2f} anchors/target, best possible recall {self.fit.bpr:.4f}, "
-                f"fitness {self.fit.fitness:.4f} at {imgsz} px")
+        head = f"autoanchor at {imgsz} px: {_describe(self.fit)}"
         if self.skipped:
             return f"{head}; keeping the config's anchors ({self.skipped})"
         if self.new is None:
             return f"{head}: the anchors fit the data"
-        new = f"{self.new.aat:.2f} anchors/target, recall {self.new.bpr:.4f}, fitness {self.new.fitness:.4f}"
         if not self.changed:
-            return f"{head}; evolved anchors reach only {new}, keeping the config's"
+            return f"{head}; evolved anchors reach only {_describe(self.new)}, keeping the config's"
         wh = ", ".join(f"{w:.0f},{h:.0f}" for w, h in anchors.reshape(-1, 2).tolist())
-        return f"{head}; new anchors reach {new}: {wh} (saved in the checkpoints' config)"
+        return f"{head}; new anchors reach {_describe(self.new)}: {wh} (saved in the checkpoints' config)"
+
+
+def _describe(fit: AnchorFit) -> str:
+    return (f"{fit.aat:.2f} anchors/target ({fit.one_match:.1%} at most one), best possible recall {fit.bpr:.4f}, "
+            f"fitness {fit.fitness:.4f}")
 
 
 def check_anchors(model: YOLO, labels: list[np.ndarray], shapes: np.ndarray, imgsz: int, thr: float,
                   seed: int = 0, generations: int = 1000, mode: str = "check") -> AnchorCheck:
     """Measure the fit of ``model``'s anchors to the labels (``(n, 5) cls cx cy w h`` per image,
     ``shapes`` (N, 2) original h, w) and replace them (``model.set_anchors``) with evolved ones.
-    ``mode`` check: only when their best possible recall is under ``BPR_OK`` and the evolved
-    anchors' is higher; evolve: whenever the evolved anchors' fitness is higher and their best
-    possible recall no lower. Sizes are jittered by the augmentation's ~±10 % zoom, as in u5."""
+    ``mode`` check evolves anchors when the fit has a ``problem()`` (too few targets can match an
+    anchor, or too many match only one), evolve always; either keeps the evolved anchors when their
+    best possible recall is higher, or as high with a higher fitness. Sizes are jittered by the
+    augmentation's ~±10 % zoom, as in u5."""
     if mode not in ("check", "evolve"):
         raise ValueError(f"autoanchor mode must be check or evolve, got {mode!r}")
     rng = np.random.default_rng(seed)
     wh = label_sizes(labels, shapes, imgsz, scale=rng.uniform(0.9, 1.1, size=len(shapes)))
     current = model.head.anchors.detach().cpu().numpy().reshape(-1, 2)
     fit = anchor_fit(wh, current, thr)
-    if mode == "check" and fit.bpr > BPR_OK:
+    if mode == "check" and not fit.problem():
         return AnchorCheck(fit, None, False)
     # k-means on the un-jittered sizes, as u5's kmean_anchors
     try:
@@ -69,7 +67,7 @@ def check_anchors(model: YOLO, labels: list[np.ndarray], shapes: np.ndarray, img
     except ValueError as e:  # too few labels to fit anchors to
         return AnchorCheck(fit, None, False, skipped=str(e))
     new = anchor_fit(wh, evolved, thr)
-    better = new.bpr > fit.bpr if mode == "check" else new.bpr >= fit.bpr and new.fitness > fit.fitness
+    better = new.bpr > fit.bpr or (new.bpr == fit.bpr and new.fitness > fit.fitness)
     if better:
         model.set_anchors(torch.from_numpy(evolved))
     return AnchorCheck(fit, new, better)

@@ -66,14 +66,14 @@ def _anchor_fit_line(train: SplitScan, model: str, imgsz: int, thr: float) -> st
     import numpy as np
 
     from edgeyolo.models.builder import load_config
-    from edgeyolo.ops.anchors import BPR_OK, anchor_fit, label_sizes
+    from edgeyolo.ops.anchors import anchor_fit, label_sizes
 
     anchors = np.array(load_config(model)["anchors"], dtype=np.float64).reshape(-1, 2)
     fit = anchor_fit(label_sizes(train.labels, np.array(train.shapes).reshape(-1, 2), imgsz), anchors, thr)
-    verdict = ("they fit" if fit.bpr > BPR_OK else
-               f"edgeyolo train will evolve new ones (autoanchor, under {BPR_OK})")
+    problem = fit.problem()
+    verdict = f"edgeyolo train will evolve new ones (autoanchor: {problem})" if problem else "they fit"
     return (f"anchors of {model} at {imgsz} px: best possible recall {fit.bpr:.4f} of the train boxes, "
-            f"{fit.aat:.2f} anchors per box (anchor_t {thr:g}): {verdict}")
+            f"{fit.aat:.2f} anchors per box, {fit.one_match:.1%} match at most one (anchor_t {thr:g}): {verdict}")
 
 
 @data.command()

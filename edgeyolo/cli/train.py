@@ -49,8 +49,9 @@ import click
                    "Default: 0 (on the real crater set, validation mAP fell the epoch mosaic stopped).")
 @click.option("--autoanchor", type=click.Choice(["check", "evolve", "off"]), default="check", show_default=True,
               help="Fit the anchors to the training labels at --imgsz before a new run. check: evolve new ones when "
-                   "under 98 % of the boxes can match one (u5's autoanchor); evolve: evolve them and keep them when "
-                   "they fit the boxes more closely (small objects under COCO's anchors); off: the config's.")
+                   "under 98 % of the boxes can match an anchor (u5's autoanchor) or over 5 % match only one (small "
+                   "objects under COCO's anchors); evolve: evolve them for every run, kept when they fit more "
+                   "closely; off: the config's.")
 @click.option("--no-autoanchor", is_flag=True, help="The same as --autoanchor off.")
 @click.option("--precise-bn", type=click.IntRange(min=0), default=0, show_default=True, metavar="IMAGES",
               help="Re-estimate the BatchNorm statistics of the validated (EMA) model on this many training images, "

@@ -16,6 +16,13 @@ from typing import Sequence
 import numpy as np
 
 BPR_OK = 0.98  # u5's autoanchor keeps anchors that let more than 98 % of the targets match one
+# A target that matches one anchor is learned by at most 3 cells (the loss takes its cell and two
+# neighbours per matched anchor), against up to 18 for one that matches six. COCO's anchors pass
+# u5's check on a set of small objects (craters of 4-78 px at 320: 99.6 %) while 14.5 % of its
+# targets match only one (the three other real sets and the synthetic one: none); anchors evolved
+# for it ended 3 crater seeds at 0.366 / 0.158 mAP against 0.332 / 0.144 at 60 epochs
+# (benchmarks/results/cpu-amd-epyc-avx2/recipe-trials/README.md). One set: the threshold is a guess.
+ONE_MATCH_OK = 0.05  # autoanchor also evolves anchors when more of the targets than this match at most one
 MIN_WH = 2.0  # labels smaller than this (pixels, both sides) are left out of the k-means
 
 
@@ -24,11 +31,21 @@ class AnchorFit:
     """``bpr``: best possible recall, the fraction of targets that at least one anchor can match;
     ``aat``: anchors above threshold, the mean number of anchors each target matches;
     ``fitness``: the mean over targets of the best anchor's worse side ratio, 0 for a target no
-    anchor matches (what anchor evolution maximises: how closely the nearest anchor fits)."""
+    anchor matches (what anchor evolution maximises: how closely the nearest anchor fits);
+    ``one_match``: the fraction of targets that match at most one anchor."""
 
     bpr: float
     aat: float
     fitness: float = 0.0
+    one_match: float = 0.0
+
+    def problem(self) -> str:
+        """Why autoanchor's check evolves new anchors for this fit ("": it does not)."""
+        if self.bpr <= BPR_OK:
+            return f"best possible recall {self.bpr:.4f}, under {BPR_OK}"
+        if self.one_match > ONE_MATCH_OK:
+            return f"{self.one_match:.1%} of the targets match at most one anchor, over {ONE_MATCH_OK:.0%}"
+        return ""
 
 
 def label_sizes(labels: Sequence[np.ndarray], shapes: np.ndarray, imgsz: int,
@@ -61,11 +78,11 @@ def anchor_fit(wh: np.ndarray, anchors: np.ndarray, thr: float = 4.0) -> AnchorF
         raise ValueError(f"thr (anchor_t) must be > 1, got {thr}")
     wh, anchors = np.asarray(wh, np.float64).reshape(-1, 2), np.asarray(anchors, np.float64).reshape(-1, 2)
     if not len(wh):
-        return AnchorFit(1.0, 0.0, 1.0)
+        return AnchorFit(1.0, 0.0, 1.0, 0.0)
     x = _ratio_metric(np.maximum(wh, 1e-9), anchors)  # (n, k)
-    best = x.max(1)
-    return AnchorFit(float((best > 1 / thr).mean()), float((x > 1 / thr).sum(1).mean()),
-                     float((best * (best > 1 / thr)).mean()))
+    best, matches = x.max(1), (x > 1 / thr).sum(1)
+    return AnchorFit(float((best > 1 / thr).mean()), float(matches.mean()), float((best * (best > 1 / thr)).mean()),
+                     float((matches <= 1).mean()))
 
 
 def _fitness(wh: np.ndarray, anchors: np.ndarray, thr: float) -> float:
