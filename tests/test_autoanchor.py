@@ -82,7 +82,7 @@ def test_check_anchors_keeps_fitting_anchors():
     before = model.head.anchors.clone()
     labels, shapes = _labels_for(before.reshape(-1, 2).numpy().repeat(20, 0), 640)
     found = check_anchors(model, labels, shapes, 640, thr=4.0)
-    assert not found.changed and found.bpr == 1.0 and found.new_bpr is None
+    assert not found.changed and found.fit.bpr == 1.0 and found.new is None
     assert torch.equal(model.head.anchors, before)
     assert "the anchors fit the data" in found.message(640, model.head.anchors)
 
@@ -91,7 +91,7 @@ def test_check_anchors_replaces_poor_anchors_in_weights_and_config():
     model = build_model(str(TINY_MODEL))
     labels, shapes = _labels_for(_clusters(n=30) / 8, 96)  # 1-50 px objects at 96 px: P5's anchors never match
     found = check_anchors(model, labels, shapes, 96, thr=4.0, generations=200)
-    assert found.changed and found.bpr < 0.98 and found.new_bpr > found.bpr
+    assert found.changed and found.fit.bpr < 0.98 and found.new.bpr > found.fit.bpr
     flat = model.head.anchors.reshape(-1, 2)
     assert torch.all(flat.prod(1).diff() > 0)  # ordered by area across P3 -> P5
     assert "new anchors reach" in found.message(96, model.head.anchors)
@@ -143,7 +143,7 @@ def test_evolve_mode_refits_anchors_the_check_keeps():
     assert kept.fit.problem() == "" and kept.new is None and torch.equal(model.head.anchors, before)
 
     found = check_anchors(model, labels, shapes, 320, thr=4.0, generations=100, mode="evolve")
-    assert found.changed and found.new.bpr >= found.bpr and found.new.fitness > found.fit.fitness
+    assert found.changed and found.new.bpr >= found.fit.bpr and found.new.fitness > found.fit.fitness
     assert not torch.equal(model.head.anchors, before)
     wh = label_sizes(labels, shapes, 320)
     assert anchor_fit(wh, model.head.anchors.reshape(-1, 2).numpy()).fitness > anchor_fit(wh, before.reshape(-1, 2).numpy()).fitness
@@ -275,4 +275,4 @@ def test_anchor_fit_study_counts_matches_by_size(tiny_data, tmp_path, monkeypatc
                                      "--out", str(tmp_path)])
     study.main()
     rows = [r for r in (tmp_path / "anchor_fit" / "synth.md").read_text().splitlines() if r.startswith("| yolov4s")]
-    assert len(rows) == 1 and rows[0].split(" | ")[5] == "no boxes"  # no box under 1 px
+    assert len(rows) == 1 and rows[0].split(" | ")[6] == "no boxes"  # no box under 1 px

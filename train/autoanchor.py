@@ -13,20 +13,13 @@ import torch
 from edgeyolo.models.yolo import YOLO
 from edgeyolo.ops.anchors import AnchorFit, anchor_fit, evolve_anchors, label_sizes
 
+
 @dataclass(frozen=True)
 class AnchorCheck:
     fit: AnchorFit  # of the config's anchors
     new: AnchorFit | None  # of the evolved anchors (None: not evolved)
     changed: bool
     skipped: str = ""  # why no anchors were evolved although asked for
-
-    @property
-    def bpr(self) -> float:
-        return self.fit.bpr
-
-    @property
-    def new_bpr(self) -> float | None:
-        return None if self.new is None else self.new.bpr
 
     def message(self, imgsz: int, anchors: torch.Tensor) -> str:
         head = f"autoanchor at {imgsz} px: {_describe(self.fit)}"

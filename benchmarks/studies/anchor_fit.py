@@ -1,9 +1,10 @@
 """How well a model's anchors fit a dataset's boxes, by box size: anchor matches per training box
 (width and height ratios within ``anchor_t``, the loss's rule) under the config's anchors and
 under anchors evolved for the set (autoanchor's k-means + evolution), for boxes under and over
-``--small`` px at the training size. Autoanchor's default check only acts on the best possible
-recall, which can be high while small boxes get one match and large ones four; fitness is what
-``--autoanchor evolve`` compares. Writes ``<out>/anchor_fit/<name>.md``.
+``--small`` px at the training size. u5's autoanchor only acts on the best possible recall, which
+can be high while small boxes get one match and large ones four; edgeyolo's also evolves anchors
+when too many boxes match at most one (the "at most one" column); fitness is what a new set of
+anchors must raise. Writes ``<out>/anchor_fit/<name>.md``.
 
     python benchmarks/studies/anchor_fit.py --data real/craters/data.yaml --imgsz 320 --small 12
 """
@@ -45,14 +46,15 @@ def main() -> None:
     rows = [f"# Anchor fit: `{args.data}` at {args.imgsz} px ({time.strftime('%Y-%m-%d %H:%M')})", "",
             f"{len(wh)} training boxes, {int(small.sum())} under {args.small:g} px. Produced by "
             "`python benchmarks/studies/anchor_fit.py`.", "",
-            "| anchors | sizes (w x h px) | best possible recall | fitness | matches per box | "
-            f"per box under {args.small:g} px | per box over |", "|---|---|---|---|---|---|---|"]
+            "| anchors | sizes (w x h px) | best possible recall | fitness | matches per box | at most one | "
+            f"per box under {args.small:g} px | per box over |", "|---|---|---|---|---|---|---|---|"]
     evolved = evolve_anchors(wh, len(config), args.anchor_t, 1000, 0)
     for name, anchors in ((f"{args.model} config", config), ("evolved for the set", evolved)):
         fit, n = anchor_fit(wh, anchors, args.anchor_t), matches_per_box(wh, anchors, args.anchor_t)
         sizes = ", ".join(f"{w:.0f}x{h:.0f}" for w, h in anchors)
         part = [f"{n[m].mean():.2f}" if m.any() else "no boxes" for m in (small, ~small)]
-        rows.append(f"| {name} | {sizes} | {fit.bpr:.3f} | {fit.fitness:.3f} | {n.mean():.2f} | {part[0]} | {part[1]} |")
+        rows.append(f"| {name} | {sizes} | {fit.bpr:.3f} | {fit.fitness:.3f} | {n.mean():.2f} | {fit.one_match:.1%} | "
+                    f"{part[0]} | {part[1]} |")
     out = args.out / "anchor_fit"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"{Path(args.data).parent.name}.md", "\n".join(rows) + "\n")
