@@ -21,13 +21,12 @@ from edgeyolo.bench.studies import RESULTS
 from edgeyolo.data.config import load_data_config
 from edgeyolo.data.scan import scan_split
 from edgeyolo.models import build_model
-from edgeyolo.ops.anchors import anchor_fit, evolve_anchors, label_sizes
+from edgeyolo.ops.anchors import anchor_fit, anchor_matches, evolve_anchors, label_sizes
 
 
 def matches_per_box(wh: np.ndarray, anchors: np.ndarray, thr: float) -> np.ndarray:
-    """(n,) anchors each (n, 2) box size matches: max(r, 1/r) < thr for both w and h ratios."""
-    r = wh[:, None] / anchors[None]
-    return (np.maximum(r, 1 / r).max(2) < thr).sum(1)
+    """(n,) anchors each (n, 2) box size matches (autoanchor's own count)."""
+    return anchor_matches(wh, anchors, thr)
 
 
 def main() -> None:

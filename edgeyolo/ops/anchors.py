@@ -81,14 +81,25 @@ def anchor_fit(wh: np.ndarray, anchors: np.ndarray, thr: float = 4.0) -> AnchorF
         return AnchorFit(1.0, 0.0, 1.0, 0.0)
     x = _ratio_metric(np.maximum(wh, 1e-9), anchors)  # (n, k)
     best, matches = x.max(1), (x > 1 / thr).sum(1)
-    return AnchorFit(float((best > 1 / thr).mean()), float(matches.mean()), float((best * (best > 1 / thr)).mean()),
+    return AnchorFit(float((best > 1 / thr).mean()), float(matches.mean()), _best_ratio_mean(best, thr),
                      float((matches <= 1).mean()))
+
+
+def anchor_matches(wh: np.ndarray, anchors: np.ndarray, thr: float = 4.0) -> np.ndarray:
+    """(n,) how many of ``anchors`` (k, 2) each size of ``wh`` (n, 2) matches: both side ratios
+    within ``thr``, the loss's rule."""
+    wh, anchors = np.asarray(wh, np.float64).reshape(-1, 2), np.asarray(anchors, np.float64).reshape(-1, 2)
+    return (_ratio_metric(np.maximum(wh, 1e-9), anchors) > 1 / thr).sum(1)
+
+
+def _best_ratio_mean(best: np.ndarray, thr: float) -> float:
+    """The fitness: the mean best ratio (n,), a target no anchor matches counting 0."""
+    return float((best * (best > 1 / thr)).mean())
 
 
 def _fitness(wh: np.ndarray, anchors: np.ndarray, thr: float) -> float:
     """YOLOv5's anchor fitness: the mean best ratio over targets, counting only matchable ones."""
-    best = _ratio_metric(wh, anchors).max(1)
-    return float((best * (best > 1 / thr)).mean())
+    return _best_ratio_mean(_ratio_metric(wh, anchors).max(1), thr)
 
 
 def evolve_anchors(wh: np.ndarray, n: int, thr: float = 4.0, generations: int = 1000,
