@@ -70,3 +70,12 @@ def test_breakdown_by_iou_and_box_size() -> None:
     ap = out["ap_per_iou"]
     assert ap[0] == pytest.approx(0.67, abs=0.01) and ap[3] == pytest.approx(0.67, abs=0.01)
     assert ap[4] == pytest.approx(0.34, abs=0.01) and ap[9] == pytest.approx(0.34, abs=0.01)
+
+
+def test_numeric_stems_match_their_int_image_ids(tmp_path: Path) -> None:
+    from edgeyolo.bench.studies.common_scorer import detections
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps([{"image_id": 7, "category_id": 0, "bbox": [1, 2, 3, 4], "score": 0.5}]))
+    dets = detections(path, ["007", "b"], 0)  # a numeric stem is written as an int id, as COCO's
+    np.testing.assert_allclose(dets[0], [[1, 2, 4, 6, 0.5, 0]])
+    assert dets[1].shape == (0, 6)

@@ -73,6 +73,7 @@ def test_parity_with_pycocotools(seed, ties):
     m = evaluate_detections(dets, gts, nc)
     assert m.map == pytest.approx(e.stats[0], abs=1e-4)
     assert m.map50 == pytest.approx(e.stats[1], abs=1e-4)
+    assert m.map75 == pytest.approx(e.stats[2], abs=1e-4)
     assert 0.05 < m.map50 < 0.95  # a case that exercises both matches and misses
     # per class: COCO's precision array (T, R, K) with -1 where a class has no GT
     ref = e.eval["precision"][:, :, :, 0, -1].transpose(2, 0, 1)

@@ -74,7 +74,8 @@ def main() -> None:
 
         (_, saved), *raw = saved_weights(ck)
         ema = build(saved)
-        line = [f"{path} (epoch {state.get('epoch')})", f"as saved {score(ema)}"]
+        epoch = state.get("epoch", ck.get("meta", {}).get("epoch"))  # best.pt keeps no training state
+        line = [f"{path} (epoch {epoch})", f"as saved {score(ema)}"]
         line += [f"{label} {score(build(weights))}" for label, weights in raw]
         on_mosaic = copy.deepcopy(ema)
         recalibrate_bn(on_mosaic, _batches(mosaic, 4))

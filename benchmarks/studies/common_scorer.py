@@ -54,13 +54,15 @@ def detections(json_path: Path, stems: list[str], class_offset: int) -> list[np.
     """COCO-format detections (xywh, top-left) -> (n, 6) ``x1 y1 x2 y2 score cls`` per image of
     ``stems``; ``class_offset`` is subtracted from ``category_id`` (Ultralytics counts from 1 on
     data that is not COCO)."""
+    # Both tools write a numeric stem ("00012") as an int image_id (12), as COCO's ids are.
+    ids = {str(int(s)) if s.isnumeric() else s: s for s in stems}
     per: dict[str, list[list[float]]] = {s: [] for s in stems}
     for d in json.loads(json_path.read_text()):
         key = str(d["image_id"])
-        if key not in per:
+        if key not in ids:
             raise ValueError(f"{json_path}: detection for image {key!r}, which is not in the validation split")
         x, y, w, h = d["bbox"]
-        per[key].append([x, y, x + w, y + h, d["score"], d["category_id"] - class_offset])
+        per[ids[key]].append([x, y, x + w, y + h, d["score"], d["category_id"] - class_offset])
     return [np.array(per[s], dtype=np.float64).reshape(-1, 6) for s in stems]
 
 

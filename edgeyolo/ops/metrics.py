@@ -162,6 +162,11 @@ class DetectionMetrics:
         return self._mean(self.ap50)
 
     @property
+    def map75(self) -> float:
+        """COCOeval stats[2], mAP@0.75."""
+        return self._mean(self.ap[:, 5])
+
+    @property
     def map(self) -> float:
         """COCOeval stats[0], mAP@0.5:0.95."""
         return self._mean(self.ap50_95)
