@@ -40,8 +40,8 @@ def overfit_data(tmp_path_factory) -> Path:
     return yaml_path
 
 
-NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0,
-          "warmup_epochs": 0.0, "lr0": 0.01, "warmup_bias_lr": 0.0}
+NO_AUG = {"mosaic": 0.0, "letterbox_bands": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0,
+          "translate": 0.0, "scale": 0.0, "warmup_epochs": 0.0, "lr0": 0.01, "warmup_bias_lr": 0.0}
 EPOCHS, VAL_INTERVAL = 30, 10
 
 

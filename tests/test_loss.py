@@ -161,7 +161,7 @@ def test_real_model_finite_and_backprops(hyp):
     torch.manual_seed(0)
     model = build_model("yolov4s-mbv3s", nc=4).train()
     loss = YOLOLoss(model, hyp, imgsz=96)
-    assert loss.box_gain == pytest.approx(0.05)
+    assert loss.box_gain == pytest.approx(0.1)
     assert loss.cls_gain == pytest.approx(0.5 * 4 / 80)
     assert loss.obj_gain == pytest.approx((96 / 640) ** 2)
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.3, 0.4], [1, 3, 0.2, 0.7, 0.1, 0.15], [1, 0, 0.6, 0.4, 0.5, 0.6]])
@@ -224,11 +224,11 @@ def test_tiny_model_learns_one_batch(hyp):
 def test_hyp_defaults_and_validation(tmp_path):
     hyp = load_hyp()
     expected = {"lr0": 0.01, "lrf": 0.1, "momentum": 0.937, "weight_decay": 0.0005, "warmup_epochs": 3.0,
-                "warmup_momentum": 0.8, "warmup_bias_lr": 0.1, "box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0,
+                "warmup_momentum": 0.8, "warmup_bias_lr": 0.1, "box": 0.1, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0,
                 "obj_pw": 1.0, "iou_t": 0.2, "anchor_t": 4.0, "fl_gamma": 0.0, "label_smoothing": 0.0,
                 "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0.0, "translate": 0.1, "scale": 0.5,
                 "shear": 0.0, "perspective": 0.0, "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0,
-                "letterbox_bands": 0.0}
+                "letterbox_bands": 0.5}
     assert hyp == expected
     f = tmp_path / "hyp.yaml"
     f.write_text("lr0: 0.02\nmosaic: 0\n")

@@ -24,7 +24,8 @@ from edgeyolo.data.synthetic import cache_dir
 from edgeyolo.train.config import TrainConfig
 from edgeyolo.train.trainer import Trainer
 
-NO_AUG = {"mosaic": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0}
+NO_AUG = {"mosaic": 0.0, "letterbox_bands": 0.0, "fliplr": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0,
+          "translate": 0.0, "scale": 0.0}
 
 
 def four_tiles(work: Path) -> Path:

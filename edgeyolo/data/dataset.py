@@ -72,8 +72,9 @@ class DetectionDataset(Dataset):
     """Images and checked labels of one split of a data YAML.
 
     ``augment`` turns on mosaic (probability ``hyp['mosaic']``), random affine, HSV jitter,
-    letterbox bands (``hyp['letterbox_bands']``, off by default) and flips; without it each image is
-    letterboxed to ``imgsz`` (square) or, with ``rect``, to its aspect-ratio batch shape.
+    letterbox bands (``hyp['letterbox_bands']``: off in this class's defaults, on in the trainer's)
+    and flips; without it each image is letterboxed to ``imgsz`` (square) or, with ``rect``, to its
+    aspect-ratio batch shape.
     ``cache_images`` keeps the decoded, resized images in RAM (None: when they fit
     :func:`cache_fits`'s budget). With ``rect`` the images are sorted by aspect ratio so that
     consecutive ``batch_size`` items share a shape: use it with an unshuffled loader. ``pad`` (rect
