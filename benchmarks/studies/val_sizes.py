@@ -1,9 +1,10 @@
 """How each tool's checkpoint scores when validated at other input sizes, one scorer for both.
 
-A gap in mAP@0.5:0.95 at the training size can be a gap in what a model resolves at that size:
-scored again with the same weights at larger and smaller inputs (the same validation images,
-letterboxed as each tool's own validation does), a model that only lacks resolution closes the
-gap as the input grows, one that learned less does not. Detections come from each tool's own
+On a small validation set a checkpoint's mAP@0.5:0.95 at one input size is partly luck: where a
+few small objects fall on the stride grid. Scored again with the same weights at larger and smaller
+inputs (the same images, letterboxed as each tool's own validation does), the spread over sizes
+shows how much of a gap at one size is that, and a gap that only lacks resolution closes as the
+input grows; the mean over sizes is the steadier comparison. Detections come from each tool's own
 validation (``common_scorer.edgeyolo_json`` / ``peer_json``) and edgeyolo's scorer scores both.
 
     python benchmarks/studies/val_sizes.py --data real/craters/data.yaml --edgeyolo runs/.../last.pt \\
