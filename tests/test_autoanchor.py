@@ -266,11 +266,12 @@ def test_fitted_anchors_reach_exported_models(overfit_run, tmp_path):
 
 def test_anchor_fit_study_counts_matches_by_size(tiny_data, tmp_path, monkeypatch):
     from edgeyolo.bench.studies import anchor_fit as study
+    from edgeyolo.ops.anchors import anchor_matches
 
     anchors = np.array([[10.0, 10.0], [40.0, 40.0]])
     # a match needs both side ratios under 4: 10x10 is 4x from 40x40 (no match), 50x10 5x from 10x10
     wh = np.array([[10.0, 10.0], [20.0, 20.0], [50.0, 10.0], [3.0, 3.0]])
-    np.testing.assert_array_equal(study.matches_per_box(wh, anchors, 4.0), [1, 2, 0, 1])
+    np.testing.assert_array_equal(anchor_matches(wh, anchors, 4.0), [1, 2, 0, 1])
     monkeypatch.setattr("sys.argv", ["anchor_fit", "--data", str(tiny_data), "--imgsz", "96", "--small", "1",
                                      "--out", str(tmp_path)])
     study.main()

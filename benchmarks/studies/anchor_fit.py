@@ -24,11 +24,6 @@ from edgeyolo.models import build_model
 from edgeyolo.ops.anchors import anchor_fit, anchor_matches, evolve_anchors, label_sizes
 
 
-def matches_per_box(wh: np.ndarray, anchors: np.ndarray, thr: float) -> np.ndarray:
-    """(n,) anchors each (n, 2) box size matches (autoanchor's own count)."""
-    return anchor_matches(wh, anchors, thr)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -49,7 +44,7 @@ def main() -> None:
             f"per box under {args.small:g} px | per box over |", "|---|---|---|---|---|---|---|---|"]
     evolved = evolve_anchors(wh, len(config), args.anchor_t, 1000, 0)
     for name, anchors in ((f"{args.model} config", config), ("evolved for the set", evolved)):
-        fit, n = anchor_fit(wh, anchors, args.anchor_t), matches_per_box(wh, anchors, args.anchor_t)
+        fit, n = anchor_fit(wh, anchors, args.anchor_t), anchor_matches(wh, anchors, args.anchor_t)
         sizes = ", ".join(f"{w:.0f}x{h:.0f}" for w, h in anchors)
         part = [f"{n[m].mean():.2f}" if m.any() else "no boxes" for m in (small, ~small)]
         rows.append(f"| {name} | {sizes} | {fit.bpr:.3f} | {fit.fitness:.3f} | {n.mean():.2f} | {fit.one_match:.1%} | "
