@@ -98,3 +98,67 @@ def test_best_is_the_epoch_best_pt_holds_not_each_metric_maximum():
     cell = _cell([1, 2], [0.6, 0.5], [0.1, 0.2])
     assert best_maps(cell) == {"map50": 0.5, "map": 0.2}
     assert best_maps({**cell, "best_common": {"map50": 0.55, "map": 0.25}}) == {"map50": 0.55, "map": 0.25}
+
+
+def _fake_training(monkeypatch, calls: list, fail_on: tuple | None = None):
+    """real_data's two trainers replaced by ones that log their cell and return a finished run."""
+    from edgeyolo.bench.studies import real_data
+
+    def fake(tool):
+        def train(data, args, run, seed):
+            if (run.name, tool) == fail_on:
+                raise KeyboardInterrupt
+            calls.append(run.name)
+            return _cell([10.0, 20.0], [0.1, 0.2 + 0.1 * (tool == "edgeyolo")], [0.05, 0.1])
+        return train
+    monkeypatch.setattr(real_data, "train_peer", fake("yolov8n"))
+    monkeypatch.setattr(real_data, "train_edgeyolo", fake("edgeyolo"))
+    return real_data
+
+
+def _bench(monkeypatch, real_data, tmp_path, *extra: str) -> None:
+    for name in ("a", "b"):  # the sets exist, so nothing is fetched
+        (tmp_path / "work" / "data" / name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "work" / "data" / name / "data.yaml").write_text("names: [x]\n")
+    monkeypatch.setattr("sys.argv", ["real_data.py", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
+                                     "--epochs", "2", "--threads", "1", *extra])
+    real_data.main()
+
+
+def test_an_interrupted_benchmark_keeps_its_cells_and_resume_trains_only_the_rest(monkeypatch, tmp_path):
+    import json
+    calls: list = []
+    real_data = _fake_training(monkeypatch, calls, fail_on=("b-edgeyolo-s0", "edgeyolo"))
+    with pytest.raises(KeyboardInterrupt):
+        _bench(monkeypatch, real_data, tmp_path, "--sets", "a,b")
+    assert calls == ["a-yolov8n-s0", "a-edgeyolo-s0", "b-yolov8n-s0"]
+    md = (tmp_path / "out" / "real_data.md").read_text()
+    assert "**Partial report**: still to run: b 0 edgeyolo." in md and "| a | 0 | 1.50 |" in md
+    saved = json.loads((tmp_path / "out" / "real_data.json").read_text())
+    assert saved["pending"] == ["b 0 edgeyolo"] and "started" in saved["sets"]["a"]["0"]["edgeyolo"]
+
+    calls.clear()
+    real_data = _fake_training(monkeypatch, calls)
+    _bench(monkeypatch, real_data, tmp_path, "--sets", "a,b", "--resume")
+    assert calls == ["b-edgeyolo-s0"]  # only the cell the interruption lost
+    md = (tmp_path / "out" / "real_data.md").read_text()
+    assert "Partial" not in md and "| b | 0 | 1.50 |" in md
+    assert "Resumed: a seed 0 yolov8n, a seed 0 edgeyolo, b seed 0 yolov8n reused" in md
+
+    calls.clear()  # another seed of one set: the other set's cells stay in the report
+    _bench(monkeypatch, real_data, tmp_path, "--sets", "a", "--seeds", "0,1", "--resume")
+    assert calls == ["a-yolov8n-s1", "a-edgeyolo-s1"]
+    saved = json.loads((tmp_path / "out" / "real_data.json").read_text())
+    assert set(saved["sets"]) == {"a", "b"} and set(saved["sets"]["a"]) == {"0", "1"} and saved["pending"] == []
+
+
+def test_resume_refuses_a_report_made_with_other_settings(monkeypatch, tmp_path):
+    calls: list = []
+    real_data = _fake_training(monkeypatch, calls)
+    _bench(monkeypatch, real_data, tmp_path, "--sets", "a")
+    with pytest.raises(SystemExit, match=r"real_data\.json was made with epochs 2, not 3: resume with those settings"):
+        _bench(monkeypatch, real_data, tmp_path, "--sets", "a", "--resume", "--epochs", "3")
+    (tmp_path / "out" / "real_data.json").write_text("{not json")
+    with pytest.raises(SystemExit, match=r"real_data\.json: not a real_data report \(JSONDecodeError"):
+        _bench(monkeypatch, real_data, tmp_path, "--sets", "a", "--resume")
+    assert calls == ["a-yolov8n-s0", "a-edgeyolo-s0"]

@@ -15,15 +15,20 @@ judged over several seeds (``--seeds 0,1,2``): both tools train once per seed, a
 their means side by side beside each seed's own pair.
 
 Writes ``<out>/real_data.{md,json}`` and ``<out>/real_data.png`` (validation mAP@0.5:0.95 against
-wall time, one panel a set).
+wall time, one panel a set), again after every cell, so an interrupted run keeps what it finished;
+``--resume`` then reuses the finished cells of ``<out>/real_data.json`` (when they were trained with
+the same settings) and trains only the others, which also adds seeds or sets to an earlier report
+(its other finished cells stay in it).
 
     python benchmarks/studies/real_data.py --sets craters,nuclei --epochs 60 --peer-python /path/to/venv/bin/python
     python benchmarks/studies/real_data.py --sets craters --seeds 0,1,2 --peer-python /path/to/venv/bin/python
+    python benchmarks/studies/real_data.py --sets craters --seeds 0,1,2 --resume --out DIR   # after an interruption
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +38,7 @@ from pathlib import Path
 from edgeyolo.bench.device import device_name, device_record
 from edgeyolo.bench.studies import RESULTS
 from edgeyolo.bench.studies.common_scorer import rescore_peer
-from edgeyolo.bench.studies.real_report import write_report
+from edgeyolo.bench.studies.real_report import OURS, PEER, write_report
 from edgeyolo.data.real import build_real_dataset
 from edgeyolo.data.synthetic import cache_dir
 
@@ -114,26 +119,68 @@ def main() -> None:
                     help="extra `edgeyolo train` arguments (last on the line); the defaults are what is judged")
     ap.add_argument("--work", default=str(cache_dir() / "real-bench"), help="datasets and runs")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results/<host>)")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the finished cells of <out>/real_data.json trained with the same settings")
     args = ap.parse_args()
     out = Path(args.out or RESULTS / "cpu")
     work = Path(args.work)
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "resume")}
+    try:
+        done = finished_cells(out / "real_data.json", settings) if args.resume else {}
+    except ValueError as e:
+        raise SystemExit(f"real_data: {e}") from None
     record = device_record(threads=args.threads)
     report = {"device": device_name(record), "record": record, "load_avg_start": os.getloadavg()[0],
-              "settings": {k: v for k, v in vars(args).items() if k != "out"}, "sets": {}}
-    for name in args.sets.split(","):
+              "settings": settings, "sets": {}}
+    for (name, seed, tool), cell in done.items():  # the earlier report's finished cells all stay in it
+        report["sets"].setdefault(name, {}).setdefault(seed, {})[tool] = {**cell, "reused": True}
+    names = args.sets.split(",")
+    todo = [(name, str(seed), tool) for name in names for seed in args.seeds for tool in (PEER, OURS)]
+    for name in names:
         data = work / "data" / name
-        if not (data / "data.yaml").is_file():
+        if not (data / "data.yaml").is_file() and any(k not in done for k in todo if k[0] == name):
             print(build_real_dataset(name, data, force=True).summary(), flush=True)
-        report["sets"][name] = {}
         for seed in args.seeds:
-            cells = {}
-            for tool, fn in (("yolov8n", train_peer), ("edgeyolo", train_edgeyolo)):
-                print(f"{name} seed {seed}: training {tool} ...", flush=True)
-                cells[tool] = fn(data / "data.yaml", args, work / "runs" / f"{name}-{tool}-s{seed}", seed)
-                print(f"{name} seed {seed}: {tool}: {_short(cells[tool])}", flush=True)
-            report["sets"][name][str(seed)] = cells
-    report["load_avg_end"] = os.getloadavg()[0]
-    print(write_report(report, out))
+            cells = report["sets"].setdefault(name, {}).setdefault(str(seed), {})
+            for tool in (PEER, OURS):
+                key = (name, str(seed), tool)
+                if key in done:
+                    print(f"{name} seed {seed}: {tool}: reused from {out / 'real_data.json'}", flush=True)
+                else:
+                    print(f"{name} seed {seed}: training {tool} ...", flush=True)
+                    started = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_at_start": os.getloadavg()[0]}
+                    train = train_peer if tool == PEER else train_edgeyolo
+                    cells[tool] = {**train(data / "data.yaml", args, work / "runs" / f"{name}-{tool}-s{seed}", seed),
+                                   **started}
+                    print(f"{name} seed {seed}: {tool}: {_short(cells[tool])}", flush=True)
+                todo.remove(key)
+                # written after every cell: an interrupted run keeps what it finished (--resume goes on)
+                report.update(load_avg_end=os.getloadavg()[0], pending=[" ".join(k) for k in todo])
+                text = write_report(report, out)
+    print(text)
+
+
+# What decides a cell's result: a resumed run reuses a finished cell only when these are the same
+CELL_SETTINGS = ("model", "epochs", "imgsz", "batch", "workers", "threads", "edgeyolo_args")
+
+
+def finished_cells(path: Path, settings: dict) -> dict[tuple[str, str, str], dict]:
+    """The cells of an earlier report that trained to the end, keyed ``(set, seed, tool)``; none
+    when there is no report. ``ValueError`` names the setting when the report was made otherwise."""
+    if not path.is_file():
+        return {}
+    try:
+        old = json.loads(path.read_text())
+        made = old["settings"]
+        sets = old["sets"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a real_data report ({type(e).__name__}: {e})") from None
+    for k in CELL_SETTINGS:
+        if made.get(k) != settings[k]:
+            raise ValueError(f"{path} was made with {k} {made.get(k)!r}, not {settings[k]!r}: "
+                             "resume with those settings or write to another --out")
+    return {(name, seed, tool): cell for name, by_seed in sets.items() for seed, cells in by_seed.items()
+            for tool, cell in cells.items() if "curve" in cell}
 
 
 def _seeds(text: str) -> list[int]:

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from edgeyolo.atomic import atomic_write_text
+from edgeyolo.atomic import atomic_path, atomic_write_text
 
 PEER, OURS = "yolov8n", "edgeyolo"
 
@@ -108,6 +108,13 @@ def markdown(report: dict[str, Any]) -> str:
              "best = the epoch of best fitness (0.1 mAP@0.5 + 0.9 mAP@0.5:0.95), the one each tool's best.pt holds.", "",
              "| set | seed | tool | last mAP@0.5 | last mAP@0.5:0.95 | best mAP@0.5 | best mAP@0.5:0.95 (epoch) | seconds | "
              "s/epoch |", "|---|---|---|---|---|---|---|---|---|"]
+    reused = [f"{name} seed {seed} {tool}" for name, by_seed in report["sets"].items() for seed, cells in by_seed.items()
+              for tool, cell in cells.items() if cell.get("reused")]
+    if reused:
+        lines[2:2] = [f"Resumed: {', '.join(reused)} reused from an earlier run of this report (each cell's start "
+                      "time and load average are in real_data.json).", ""]
+    if report.get("pending"):
+        lines[2:2] = [f"**Partial report**: still to run: {', '.join(report['pending'])}.", ""]
     for name, by_seed in report["sets"].items():
         lines += [_cell_row(name, seed, tool, cell) for seed, cells in by_seed.items() for tool, cell in cells.items()]
     lines += ["", "edgeyolo / yolov8n (>= 1.00 at equal epochs and >= 0.90 at equal time is the target):", "",
@@ -154,7 +161,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeyolo.atomic import atomic_write_text
+from edgeyolo.atomic import atomic_path, atomic_write_text
 from edgeyolo.bench.studies import RESULTS
 from edgeyolo.bench.studies.common_scorer import detections, edgeyolo_json, ground_truth, peer_json, score
 
@@ -100,10 +100,9 @@ def plot(result: dict[str, list[dict[str, float]]], path: Path, title: str) -> N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main() -> None:
