@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeyolo.atomic import atomic_write_text
+from edgeyolo.atomic import atomic_path, atomic_write_text
 
 # Where the studies write their committed results (the bench library's folder, not this one).
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -23,3 +23,13 @@ def write_answer(out: str | Path, stem: str, result: dict[str, Any], markdown: s
     atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / f"{stem}.md", markdown)
     print(markdown)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> None:
+    """A study's matplotlib figure laid out, written atomically to ``path`` (PNG) and closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeyolo.atomic import atomic_path, atomic_write_text
-from edgeyolo.bench.studies import RESULTS
+from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import RESULTS, save_figure
 from edgeyolo.export.evaluate import evaluate_map
 from edgeyolo.export.int8.calibration import calibration_batches, calibration_cache_path
 from edgeyolo.export.int8.qdq import quantize_qdq
@@ -85,9 +85,7 @@ def main() -> None:
            title=f"INT8 drop vs layers kept in float ({a.weights.name}, --target {a.target})")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(a.out / f"{stem}.png") as tmp:
-        fig.savefig(tmp, dpi=120)
+    save_figure(fig, a.out / f"{stem}.png", dpi=120)
     print(f"wrote {a.out / stem}.json/.png")
 
 

@@ -12,7 +12,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from edgeyolo.atomic import atomic_path, atomic_write_text
+from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import save_figure
 
 PEER, OURS = "yolov8n", "edgeyolo"
 
@@ -160,10 +161,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("val mAP@0.5:0.95")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def write_report(report: dict[str, Any], out: Path) -> str:

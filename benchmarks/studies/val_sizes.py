@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeyolo.atomic import atomic_path, atomic_write_text
-from edgeyolo.bench.studies import RESULTS
+from edgeyolo.atomic import atomic_write_text
+from edgeyolo.bench.studies import RESULTS, save_figure
 from edgeyolo.bench.studies.common_scorer import detections, edgeyolo_json, ground_truth, peer_json, score
 
 STRIDE = 32  # both tools' largest stride: each validates at a multiple of it
@@ -99,10 +99,7 @@ def plot(result: dict[str, list[dict[str, float]]], path: Path, title: str) -> N
     ax.set(xlabel="validation input size (px)", ylabel="mAP (one scorer)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main() -> None:
