@@ -137,6 +137,7 @@ def device_record(r: Readers | None = None, threads: int | None = None) -> dict[
     ncpu = r.cpu_count()
     rec: dict[str, Any] = {
         "cpu": (parse_cpu_model(cpuinfo) if cpuinfo else None) or platform.processor() or platform.machine(),
+        "cpu_features": cpu_features(cpuinfo or ""),
         "cpu_count": ncpu, "threads": threads or ncpu, "arch": platform.machine(), "os": platform.platform(),
         "gpu": r.gpu(), "versions": r.versions(),
         "loadavg": None if load is None else [round(v, 2) for v in load], "jetson": jetson_record(r), "warnings": [],

@@ -169,6 +169,10 @@ def test_device_record_on_a_busy_desktop():
                 cpu_count=lambda: 2, versions=lambda: {"torch": "2.4.0"}, gpu=lambda: None)
     rec = device_record(r, threads=2)
     assert rec["jetson"] is None and rec["gpu"] is None and rec["cpu"] == "AMD EPYC 7R13 Processor"
+    assert rec["cpu_features"] == []  # this cpuinfo has no flags line
+    flagged = Readers(read_file={"/proc/cpuinfo": CPUINFO_X86 + "flags\t\t: fpu avx avx2 avx512f avx512bw\n"}.get,
+                      run=lambda c: None, loadavg=lambda: None, cpu_count=lambda: 2, versions=dict, gpu=lambda: None)
+    assert device_record(flagged)["cpu_features"] == ["avx2", "avx512f"]
     assert any("load average 3.9" in w for w in rec["warnings"])
     assert device_name(rec) == "AMD EPYC 7R13 Processor (2 threads)"
 

@@ -54,7 +54,8 @@ def test_markdown_gives_each_seed_and_their_mean(tmp_path):
               "sets": {"craters": _seeds(), "nuclei": {"0": {"yolov8n": {"skipped": "Ultralytics is not importable"},
                                                            "edgeyolo": _seeds()["0"]["edgeyolo"]}}}}
     md = markdown(report)
-    assert "seeds 0,1 for both" in md
+    assert "seeds 0,1 for both" in md and md.count("Test CPU;") == 1  # no vector units recorded: none named
+    assert "Test CPU, avx2, avx512f;" in markdown({**report, "record": {"cpu_features": ["avx2", "avx512f"]}})
     assert "| craters | 0 | edgeyolo | 0.500 | 0.300 |" in md and "| craters | 1 | yolov8n | 0.200 | 0.100 |" in md
     assert "| craters | 0 | 1.25 | 1.50 |" in md  # seed 0's ratios at equal epochs
     assert "| craters | 0,1 | 0.300 / 0.150 | 0.300 / 0.175 | 1.00 | 1.17 |" in md  # the means

@@ -92,11 +92,17 @@ def _cell_row(name: str, seed: str, tool: str, cell: dict[str, Any]) -> str:
             f"{scored['map']:.3f} ({int(best['epoch'])}) | {last['time']:.0f} | {last['time'] / len(cell['curve']):.1f} |")
 
 
+def _vector_units(report: dict[str, Any]) -> str:
+    """The CPU's vector units, where the host recorded them: kernels, and their rounding, differ with them."""
+    units = (report.get("record") or {}).get("cpu_features")
+    return f", {', '.join(units)}" if units else ""
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     seeds = ",".join(str(v) for v in s["seeds"])
     lines = [f"# Real images: edgeyolo ({s['model']}) against Ultralytics yolov8n, from scratch", "",
-             f"{report['device']}; {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, {s['threads']} "
+             f"{report['device']}{_vector_units(report)}; {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, {s['threads']} "
              f"threads, {s['workers']} loader workers, seed{'s' if len(s['seeds']) > 1 else ''} {seeds} for both, "
              "each tool's defaults"
              + (f" (edgeyolo extra: `{' '.join(s['edgeyolo_args'])}`)" if s["edgeyolo_args"] else "")

@@ -73,6 +73,16 @@ def write_step_report(record: dict[str, Any], out: Path) -> str:
         lines += ["", f"Where a step of {s['model']} goes (torch.profiler, self CPU time by operator family):", "",
                   "| family | share |", "|---|---|"]
         lines += [f"| {k} | {v:.0%} |" for k, v in record["profile"].items()]
+    if record.get("convolutions"):
+        lines += ["", "The convolutions of that step by kind: their seconds against their arithmetic (the backward "
+                  "does twice the forward's, an input and a weight gradient, so a backward that runs as well as "
+                  "its forward takes twice its time):", "",
+                  "| convolutions | forward GFLOP per step | forward ms | forward GFLOP/s | backward ms | "
+                  "backward GFLOP/s | backward / forward time |", "|---|---|---|---|---|---|---|"]
+        for kind, c in record["convolutions"].items():
+            fwd, bwd, g = c["forward_s"], c["backward_s"], c["forward_gflop"]
+            lines.append(f"| {kind} | {g:.1f} | {fwd * 1e3:.0f} | {g / fwd if fwd else 0:.0f} | {bwd * 1e3:.0f} | "
+                         f"{2 * g / bwd if bwd else 0:.0f} | {bwd / fwd if fwd else 0:.1f} |")
     text = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_throughput.json", json.dumps(record, indent=1))

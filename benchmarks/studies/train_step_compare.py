@@ -129,14 +129,26 @@ def worker(args: argparse.Namespace) -> dict:
         times.append(time.perf_counter() - t0)
     out = {"gflops": gflops, "step_s": sorted(times)[len(times) // 2], "steps": times, "first_step_s": first}
     if args.profile:
-        out["families"] = _profile(step, x, t)
+        out["families"], out["convolutions"] = _profile(step, x, t, model)
     return out
 
 
-def _profile(step, x, t) -> dict[str, float]:
+def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """One profiled step: the share of each operator family, and the convolutions' seconds and
+    forward GFLOPs by kind (dense, depthwise), to set their time against their arithmetic."""
+    from torch import nn
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    gflop: dict[str, float] = {}
+
+    def count(mod, inp, out):  # noqa: ANN001, ANN202
+        kind = "depthwise" if mod.groups > 1 else "dense"
+        macs = out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
+        gflop[kind] = gflop.get(kind, 0.0) + 2e-9 * macs
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         step(x, t)
+    for h in hooks:
+        h.remove()
     total, fam = 0.0, {}
     for ev in prof.events():
         if ev.self_cpu_time_total <= 0:
@@ -148,7 +160,20 @@ def _profile(step, x, t) -> dict[str, float]:
             node = node.cpu_parent
         fam[family] = fam.get(family, 0.0) + ev.self_cpu_time_total
         total += ev.self_cpu_time_total
-    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}
+    convs = {kind: {"forward_gflop": g, "forward_s": 0.0, "backward_s": 0.0} for kind, g in gflop.items()}
+    for ev in prof.key_averages(group_by_input_shape=True):
+        # oneDNN's forward takes (input, weight, ...), the backward (grad, input, weight, ...); a
+        # depthwise weight is (C, 1, k, k) over an input of C > 1 channels.
+        shapes = ev.input_shapes
+        if ev.key == "aten::mkldnn_convolution":
+            phase, (inp, w) = "forward_s", shapes[:2]
+        elif ev.key == "aten::convolution_backward":
+            phase, (inp, w) = "backward_s", shapes[1:3]
+        else:
+            continue
+        kind = "depthwise" if len(w) == 4 and w[1] == 1 and inp[1] > 1 else "dense"
+        convs.setdefault(kind, {"forward_gflop": 0.0, "forward_s": 0.0, "backward_s": 0.0})[phase] += ev.self_cpu_time_total / 1e6
+    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}, convs
 
 
 def _cpu() -> str:
@@ -213,7 +238,7 @@ def main() -> None:
     record = {"cpu": _cpu(), "settings": {k: v for k, v in vars(args).items()
                                if k not in ("worker", "channels_last", "profile", "plain_malloc", "aten_mish")},
               "load_avg": [load0, os.getloadavg()[0]], "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs,
-              "profile": profile.get("families", {}), "reference": PEER, "peer": "ok" if peer_ok else
+              "profile": profile.get("families", {}), "convolutions": profile.get("convolutions", {}), "reference": PEER, "peer": "ok" if peer_ok else
               f"skipped: Ultralytics is not importable in {args.peer_python}"}
     print(write_step_report(record, Path(args.out)))
 
