@@ -1,6 +1,7 @@
-"""The studies that say where a CPU training step's convolution time goes: the GEMM weight
-gradients they set against oneDNN's compute the same gradient, and the step profile splits the
-convolutions into dense and depthwise with their exact forward arithmetic."""
+"""The studies behind the CPU training-speed and repeatability figures: the GEMM weight gradients
+they set against oneDNN's compute the same gradient, the step profile splits the convolutions into
+dense and depthwise with their exact forward arithmetic, and the repeatability study compares two
+runs' weights and results rows as it says."""
 from __future__ import annotations
 
 import pytest
@@ -54,3 +55,17 @@ def test_step_profile_splits_dense_and_depthwise_convolutions(tmp_path):
     for kind, c in convs.items():  # each kind's row: its backward over its forward time
         row = next(line for line in text.splitlines() if line.startswith(f"| {kind} |"))
         assert row.rstrip(" |").split(" | ")[-1] == f"{c['backward_s'] / c['forward_s']:.1f}"
+
+
+def test_repeatability_compares_weights_and_results_rows(tmp_path):
+    from edgeyolo.bench.studies.repeatability import first_differing_epoch, weight_differences
+    w = {"a": torch.zeros(3), "b": torch.ones(2)}
+    torch.save({"train_state": {"raw_model": w}}, tmp_path / "1.pt")
+    torch.save({"train_state": {"raw_model": {**w, "b": torch.tensor([1.0, 1.25])}}}, tmp_path / "2.pt")
+    assert weight_differences(tmp_path / "1.pt", tmp_path / "1.pt") == {"tensors": 2, "differ": 0, "max_abs_diff": 0.0}
+    assert weight_differences(tmp_path / "1.pt", tmp_path / "2.pt") == {"tensors": 2, "differ": 1, "max_abs_diff": 0.25}
+    head = "epoch, time, train/box_loss, metrics/mAP50\n"
+    (tmp_path / "a.csv").write_text(head + "0, 1.0, 0.5, 0.1\n1, 2.0, 0.4, 0.2\n")
+    (tmp_path / "b.csv").write_text(head + "0, 1.7, 0.5, 0.1\n1, 2.2, 0.4, 0.3\n")  # times differ: not a difference
+    assert first_differing_epoch(tmp_path / "a.csv", tmp_path / "b.csv") == 1
+    assert first_differing_epoch(tmp_path / "a.csv", tmp_path / "a.csv") is None
