@@ -136,7 +136,7 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--out", default=str(RESULTS / "cpu-amd-epyc-avx2"))
+    ap.add_argument("--out", default=str(RESULTS / "cpu-amd-epyc-avx512"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from edgeyolo.bench.device import cpu_features, parse_cpu_model

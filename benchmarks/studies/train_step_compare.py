@@ -141,7 +141,7 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
     gflop: dict[str, float] = {}
 
     def count(mod, inp, out):  # noqa: ANN001, ANN202
-        kind = "depthwise" if mod.groups > 1 else "dense"
+        kind = "depthwise" if mod.groups == mod.in_channels > 1 else "dense"  # the profile's rule below
         macs = out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
         gflop[kind] = gflop.get(kind, 0.0) + 2e-9 * macs
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
