@@ -74,6 +74,14 @@ def cpu_features(cpuinfo: str | None = None) -> list[str]:
     return [f for f in CPU_FEATURES if f in flags]
 
 
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """``AMD EPYC (avx2, avx512f)``: the CPU and its vector units, which decide the kernels a study's
+    timings (and their rounding) come from."""
+    if cpuinfo is None:
+        cpuinfo = _read_file("/proc/cpuinfo") or ""
+    return f"{parse_cpu_model(cpuinfo) or 'unknown CPU'} ({', '.join(cpu_features(cpuinfo)) or 'no AVX2'})"
+
+
 def library_versions() -> dict[str, str | None]:
     """torch/CUDA/cuDNN/TensorRT/onnxruntime/... versions; None for what is not installed."""
     out: dict[str, str | None] = {"python": platform.python_version()}

@@ -15,12 +15,13 @@ import argparse
 import os
 import time
 from collections import Counter
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from edgeyolo.bench.device import cpu_description
 from edgeyolo.bench.studies import RESULTS, write_answer
+from edgeyolo.bench.studies.train_step_compare import conv_kind
 from edgeyolo.models import build_model
 
 ConvShape = tuple[int, int, int, int, int, int, int]  # c_in, c_out, k, stride, groups, h, w
@@ -107,11 +108,33 @@ def time_shape(shape: ConvShape, batch: int) -> dict:
     return row
 
 
+def _macs(shape: ConvShape) -> float:
+    """Multiply-adds of one image through a convolution of this shape."""
+    ci, co, k, s, g, h, w = shape
+    return ci / g * co * k * k * h * w / s / s
+
+
+def totals(rows: list[dict]) -> dict[str, dict]:
+    """Each kind's (dense, depthwise) kernel times summed over the model's convolutions, and where a
+    GEMM weight gradient applies, the faster GEMM's total against oneDNN's on those shapes."""
+    out: dict[str, dict] = {}
+    for kind in ("dense", "depthwise"):
+        mine = [r for r in rows if conv_kind(r["c_in"], r["c_in"] // r["groups"]) == kind]
+        if not mine:
+            continue
+        out[kind] = {key: sum(r[key] * r["count"] for r in mine) for key in ("forward_ms", "input_grad_ms", "weight_grad_ms")}
+        gemm = [(min(r[k] for k in ("shifted_gemm_ms", "im2col_gemm_ms") if k in r), r) for r in mine if "shifted_gemm_ms" in r]
+        if gemm:
+            out[kind]["gemm_vs_onednn"] = (f"{sum(t * r['count'] for t, r in gemm):.0f} ms against oneDNN's "
+                                           f"{sum(r['weight_grad_ms'] * r['count'] for _, r in gemm):.0f}")
+    return out
+
+
 def _markdown(result: dict) -> str:
     s = result["settings"]
     lines = [f"# Convolution kernels of a CPU training step: {s['model']} at {s['imgsz']} px, batch {s['batch']}", "",
              f"{result['cpu']}, {result['date']}, {s['threads']} threads, torch {result['torch']}, load average "
-             f"{result['load_avg']:.2f} at start; channels-last; "
+             f"{result['load_avg']:.2f} at the end; channels-last; "
              "median of 7 calls of each kernel alone, in ms. `x count` = how many convolutions of the model have "
              "the shape; totals weigh each shape by it. Produced by `python benchmarks/studies/conv_kernels.py`.", "",
              "| c_in -> c_out | k / stride / groups | input | x count | forward | input grad | weight grad | "
@@ -139,29 +162,15 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "cpu-amd-epyc-avx512"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from edgeyolo.bench.device import cpu_features, parse_cpu_model
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     shapes = conv_shapes(build_model(args.model, nc=1), args.imgsz)
-    rows, totals = [], {}
-    for shape, count in sorted(shapes.items(), key=lambda kv: -kv[1] * kv[0][0] * kv[0][1] * kv[0][2] ** 2 * kv[0][5]
-                               * kv[0][6] / kv[0][4] / kv[0][3] ** 2):
-        row = dict(zip(("c_in", "c_out", "k", "stride", "groups", "h", "w"), shape), count=count,
-                   **time_shape(shape, args.batch))
-        rows.append(row)
-        kind = "depthwise" if row["groups"] > 1 else "dense"
-        t = totals.setdefault(kind, {"forward_ms": 0.0, "input_grad_ms": 0.0, "weight_grad_ms": 0.0})
-        for key in ("forward_ms", "input_grad_ms", "weight_grad_ms"):
-            t[key] += row[key] * count
-        gemm = [row[k] for k in ("shifted_gemm_ms", "im2col_gemm_ms") if k in row]
-        if gemm:  # the faster GEMM against oneDNN over the shapes where one applies
-            t["_gemm"], t["_onednn"] = t.get("_gemm", 0.0) + min(gemm) * count, t.get("_onednn", 0.0) + row["weight_grad_ms"] * count
-        print(f"{shape} x{count}: {row['forward_ms']:.2f} / {row['input_grad_ms']:.2f} / {row['weight_grad_ms']:.2f} ms", flush=True)
-    for t in totals.values():
-        if "_gemm" in t:
-            t["gemm_vs_onednn"] = f"{t.pop('_gemm'):.0f} ms against oneDNN's {t.pop('_onednn'):.0f}"
-    result = {"cpu": f"{parse_cpu_model(info) or 'unknown CPU'} ({', '.join(cpu_features(info)) or 'no AVX2'})",
-              "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "settings": vars(args),
-              "load_avg": os.getloadavg()[0], "shapes": rows, "totals": totals}
+    rows = []
+    for shape, count in sorted(shapes.items(), key=lambda kv: -kv[1] * _macs(kv[0])):
+        rows.append(dict(zip(("c_in", "c_out", "k", "stride", "groups", "h", "w"), shape), count=count,
+                         **time_shape(shape, args.batch)))
+        print(f"{shape} x{count}: {rows[-1]['forward_ms']:.2f} / {rows[-1]['input_grad_ms']:.2f} / "
+              f"{rows[-1]['weight_grad_ms']:.2f} ms", flush=True)
+    result = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__,
+              "settings": vars(args), "load_avg": os.getloadavg()[0], "shapes": rows, "totals": totals(rows)}
     write_answer(args.out, "conv_kernels", result, _markdown(result))
 
 

@@ -86,7 +86,7 @@ def main() -> None:
         for r in rows:
             epoch = "-" if r["first_differing_epoch"] is None else r["first_differing_epoch"]
             lines.append(f"| {threads} | {r['run']} | {r['differ']} of {r['tensors']} | {r['max_abs_diff']:.1e} | {epoch} |")
-    write_answer(args.out, "repeatability", {**result, "settings": {**vars(args)}}, "\n".join(lines) + "\n")
+    write_answer(args.out, "repeatability", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

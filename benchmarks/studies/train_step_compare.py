@@ -133,6 +133,11 @@ def worker(args: argparse.Namespace) -> dict:
     return out
 
 
+def conv_kind(c_in: int, c_in_per_group: int) -> str:
+    """A depthwise convolution has one input channel per group, over more than one channel."""
+    return "depthwise" if c_in_per_group == 1 and c_in > 1 else "dense"
+
+
 def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """One profiled step: the share of each operator family, and the convolutions' seconds and
     forward GFLOPs by kind (dense, depthwise), to set their time against their arithmetic."""
@@ -141,7 +146,7 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
     gflop: dict[str, float] = {}
 
     def count(mod, inp, out):  # noqa: ANN001, ANN202
-        kind = "depthwise" if mod.groups == mod.in_channels > 1 else "dense"  # the profile's rule below
+        kind = conv_kind(mod.in_channels, mod.in_channels // mod.groups)
         macs = out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
         gflop[kind] = gflop.get(kind, 0.0) + 2e-9 * macs
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -162,8 +167,7 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
         total += ev.self_cpu_time_total
     convs = {kind: {"forward_gflop": g, "forward_s": 0.0, "backward_s": 0.0} for kind, g in gflop.items()}
     for ev in prof.key_averages(group_by_input_shape=True):
-        # oneDNN's forward takes (input, weight, ...), the backward (grad, input, weight, ...); a
-        # depthwise weight is (C, 1, k, k) over an input of C > 1 channels.
+        # oneDNN's forward takes (input, weight, ...), the backward (grad, input, weight, ...)
         shapes = ev.input_shapes
         if ev.key == "aten::mkldnn_convolution":
             phase, (inp, w) = "forward_s", shapes[:2]
@@ -171,16 +175,9 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
             phase, (inp, w) = "backward_s", shapes[1:3]
         else:
             continue
-        kind = "depthwise" if len(w) == 4 and w[1] == 1 and inp[1] > 1 else "dense"
+        kind = conv_kind(inp[1], w[1])
         convs.setdefault(kind, {"forward_gflop": 0.0, "forward_s": 0.0, "backward_s": 0.0})[phase] += ev.self_cpu_time_total / 1e6
     return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}, convs
-
-
-def _cpu() -> str:
-    """The CPU and its vector units: a step's speed, and which kernels oneDNN picks, depend on them."""
-    from edgeyolo.bench.device import cpu_features, parse_cpu_model
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    return f"{parse_cpu_model(info) or 'unknown CPU'} ({', '.join(cpu_features(info)) or 'no AVX2'})"
 
 
 PEER = "yolov8n (Ultralytics) as Ultralytics trains it"
@@ -235,7 +232,8 @@ def main() -> None:
             runs[label].append(_cell(python, name, args, flags, env))
             print(f"round {r + 1}: {label}: {runs[label][-1].get('step_s', runs[label][-1].get('failed'))}", flush=True)
     profile = _cell(sys.executable, args.model, args, trained + ("--profile",))
-    record = {"cpu": _cpu(), "settings": {k: v for k, v in vars(args).items()
+    from edgeyolo.bench.device import cpu_description
+    record = {"cpu": cpu_description(), "settings": {k: v for k, v in vars(args).items()
                                if k not in ("worker", "channels_last", "profile", "plain_malloc", "aten_mish")},
               "load_avg": [load0, os.getloadavg()[0]], "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs,
               "profile": profile.get("families", {}), "convolutions": profile.get("convolutions", {}), "reference": PEER, "peer": "ok" if peer_ok else
