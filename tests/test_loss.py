@@ -8,7 +8,7 @@ from torch import nn
 
 from edgeyolo.models.detect import Detect
 from edgeyolo.train.hyp import load_hyp
-from edgeyolo.train.loss import YOLOLoss, ciou
+from edgeyolo.train.loss import YOLOLoss, ciou, flat_cells, gather_cells, last_writes
 
 ANCHORS = [[12, 16, 19, 36, 40, 28], [36, 75, 76, 55, 72, 146], [142, 110, 192, 243, 459, 401]]  # pixels
 STRIDES = (8.0, 16.0, 32.0)
@@ -201,6 +201,70 @@ def test_loss_options_and_errors(hyp):
         YOLOLoss(nn.Linear(2, 2), hyp)
     with pytest.raises(ValueError, match="hyp is missing box"):
         YOLOLoss(model, {k: v for k, v in hyp.items() if k != "box"})
+
+
+def _crowd(b: int, per_image: int, imgsz: int, seed: int = 0) -> torch.Tensor:
+    """(b * per_image, 6) targets of 16-48 px boxes, two classes, spread over each image."""
+    g = torch.Generator().manual_seed(seed)
+    n = b * per_image
+    wh = (16 + 32 * torch.rand(n, 2, generator=g)) / imgsz
+    xy = wh / 2 + (1 - wh) * torch.rand(n, 2, generator=g)
+    cls = torch.randint(0, 2, (n, 1), generator=g).float()
+    return torch.cat([torch.arange(b).repeat_interleave(per_image)[:, None].float(), cls, xy, wh], 1)
+
+
+def test_loss_gradient_repeats_bit_for_bit_on_two_threads(hyp):
+    # A crowded batch: about 11,000 assignments on P3 (n * (5 + nc) = 77,000 gathered values),
+    # where a gradient added with parallel atomic adds came out different on most repeats.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        loss = YOLOLoss(Tiny(nc=2), hyp, imgsz=256)
+        targets = _crowd(16, 80, 256)
+        g = torch.Generator().manual_seed(1)
+        base = [torch.randn(r.shape, generator=g) for r in _raw(b=16, nc=2)]
+        assert len(loss.build_targets(base, targets)[0].b) * 7 > 32768
+
+        def gradients() -> list[torch.Tensor]:
+            raw = [r.clone().requires_grad_(True) for r in base]
+            loss(raw, targets)[0].backward()
+            return [r.grad for r in raw]
+
+        first = gradients()
+        for _ in range(12):
+            for a, b in zip(first, gradients()):
+                assert torch.equal(a, b)
+    finally:
+        torch.set_num_threads(threads)
+    # and they are the gradients of gathering with advanced indexing, up to the order of the adds
+    tg = loss.build_targets(base, targets)[0]
+    ref = base[0].clone().requires_grad_(True)
+    w = torch.randn(len(tg.b), 7, generator=g)
+    (ref[tg.b, tg.a, tg.gj, tg.gi] * w).sum().backward()
+    mine = base[0].clone().requires_grad_(True)
+    (gather_cells(mine, flat_cells(mine, tg)) * w).sum().backward()
+    torch.testing.assert_close(mine.grad, ref.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_objectness_target_last_assignment_wins():
+    index = torch.tensor([3, 1, 3, 2, 1, 0])
+    assert last_writes(index, 5).tolist() == [False, False, True, True, True, True]
+    assert last_writes(torch.zeros(0, dtype=torch.long), 4).tolist() == []
+    # On assignments of two boxes that share cells and anchors, the writes kept give the objectness
+    # target a serial index_put gives (YOLOv5's: each write in assignment order, the last one stays).
+    loss = YOLOLoss(Tiny(nc=2), load_hyp(), imgsz=256)
+    raw = _raw()
+    tg = loss.build_targets(raw, torch.tensor([_target(101, 61, 32, 32), _target(100, 60, 40, 28)]))[0]
+    cell = flat_cells(raw[0], tg)
+    assert len(cell.unique()) < len(cell)
+    values = torch.rand(len(cell))
+    serial = torch.zeros(raw[0].shape[:4])
+    for k in range(len(cell)):
+        serial[tg.b[k], tg.a[k], tg.gj[k], tg.gi[k]] = values[k]
+    kept = last_writes(cell, serial.numel())
+    mine = torch.zeros(raw[0].shape[:4])
+    mine.view(-1)[cell[kept]] = values[kept]
+    assert torch.equal(mine, serial) and kept.sum() == len(cell.unique())
 
 
 def test_tiny_model_learns_one_batch(hyp):

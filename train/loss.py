@@ -68,6 +68,37 @@ def ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7) -> torch.Ten
     return iou - (rho2 / c2 + v * alpha)
 
 
+def flat_cells(p: torch.Tensor, tg: LevelTargets) -> torch.Tensor:
+    """(n,) flat index of each assignment's (image, anchor, row, column) in ``p`` (B, na, ny, nx, ...)."""
+    _, na, ny, nx = p.shape[:4]
+    return ((tg.b * na + tg.a) * ny + tg.gj) * nx + tg.gi
+
+
+def gather_cells(p: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """Rows ``cell`` (n,) of ``p`` (B, na, ny, nx, no) seen as (B * na * ny * nx, no) -> (n, no).
+
+    Both forms gather the same values; they differ in how the backward adds the gradient of a cell
+    assigned more than once. On a CPU, advanced indexing's backward adds with parallel atomic adds
+    once n * no >= 32768 and more than one thread runs, in an order that changes from run to run
+    (a seeded 2-thread run did not repeat), while index_select's adds in index order. On CUDA it is
+    the other way round: index_select's backward uses atomic adds, advanced indexing's sorts.
+    """
+    rows = p.reshape(-1, p.shape[-1])
+    return rows.index_select(0, cell) if rows.device.type == "cpu" else rows[cell]
+
+
+def last_writes(index: torch.Tensor, size: int) -> torch.Tensor:
+    """(n,) bool: True where ``index`` (n,) of values in [0, size) holds its value for the last time.
+
+    Writing ``values[mask]`` at ``index[mask]`` is "the last write wins" on every device and thread
+    count; an index_put with repeated indices leaves which write wins to the kernel (a race on CUDA
+    and on a multi-threaded CPU once it runs in parallel).
+    """
+    order = torch.arange(index.numel(), device=index.device)
+    last = torch.full((size,), -1, dtype=order.dtype, device=index.device).scatter_reduce_(0, index, order, "amax")
+    return last[index] == order
+
+
 def _detect_head(model: nn.Module) -> nn.Module:
     model = model.module if hasattr(model, "module") else model  # DDP / DataParallel
     head = getattr(model, "head", None)
@@ -170,14 +201,16 @@ class YOLOLoss:
             tobj = torch.zeros(p.shape[:4], device=device, dtype=p.dtype)  # (B, na, ny, nx)
             n = tg.b.shape[0]
             if n:
-                ps = p[tg.b, tg.a, tg.gj, tg.gi]  # (n, 5 + nc) predictions at the assigned cells
+                cell = flat_cells(p, tg)  # (n,)
+                ps = gather_cells(p, cell)  # (n, 5 + nc) predictions at the assigned cells
                 pxy = ps[:, :2].sigmoid() * 2 - 0.5
                 pwh = (ps[:, 2:4].sigmoid() * 2) ** 2 * tg.anchors
                 iou = ciou(torch.cat((pxy, pwh), 1), tg.tbox)  # (n,)
                 lbox = lbox + (1.0 - iou).mean()
                 score = iou.detach().clamp(0).to(tobj.dtype)
                 # Several assignments can hit the same cell: the last write wins, as in YOLOv5.
-                tobj[tg.b, tg.a, tg.gj, tg.gi] = (1.0 - self.gr) + self.gr * score
+                last = last_writes(cell, tobj.numel())
+                tobj.view(-1)[cell[last]] = ((1.0 - self.gr) + self.gr * score)[last]
                 if self.nc > 1:
                     t = torch.full_like(ps[:, 5:], self.cn)
                     t[torch.arange(n, device=device), tg.tcls] = self.cp
