@@ -214,7 +214,7 @@ def _crowd(b: int, per_image: int, imgsz: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_loss_gradient_repeats_bit_for_bit_on_two_threads(hyp):
-    # A crowded batch: about 11,000 assignments on P3 (n * (5 + nc) = 77,000 gathered values),
+    # A crowded batch: 11,520 assignments on P3 (n * (5 + nc) = 80,640 gathered values),
     # where a gradient added with parallel atomic adds came out different on most repeats.
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
