@@ -6,6 +6,7 @@ raw weights in last.pt with the first run's of the same thread count, tensor by 
 results.csv row by row. Writes ``<out>/repeatability.{json,md}``.
 
     python benchmarks/studies/repeatability.py --data DIR/data.yaml [--epochs 12] [--runs 3] [--threads 1,2]
+        [--workers 0]
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="loader processes (0: one; more tests the default training path)")
     ap.add_argument("--work", default="runs/repeatability")
     ap.add_argument("--out", default=str(RESULTS / "cpu-amd-epyc-avx512"))
     args = ap.parse_args()
@@ -59,11 +62,11 @@ def main() -> None:
         runs = []
         for i in range(args.runs):
             name = f"threads{threads}-run{i}"
-            # One loader process (workers 0) and a checkpoint every epoch: neither the workers' timing
-            # nor a time-based checkpoint schedule can enter the comparison.
+            # A checkpoint every epoch, so that a time-based checkpoint schedule cannot enter the
+            # comparison; one loader process by default, so that the workers' timing cannot either.
             cmd = [edgeyolo, "train", "--data", args.data, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz),
-                   "--batch", str(args.batch), "--workers", "0", "--save-interval", "0", "--project", args.work,
-                   "--name", name, "--exist-ok"]
+                   "--batch", str(args.batch), "--workers", str(args.workers), "--save-interval", "0",
+                   "--project", args.work, "--name", name, "--exist-ok"]
             t0 = time.time()
             done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
             if done.returncode:
@@ -77,8 +80,9 @@ def main() -> None:
             for i, r in enumerate(runs[1:], start=1)]
     lines = ["# Does a seeded training run repeat on this machine?", "",
              f"{result['date']}; `edgeyolo train --data {args.data} --epochs {args.epochs} --imgsz {args.imgsz} "
-             f"--batch {args.batch} --workers 0 --save-interval 0`, {args.runs} runs per thread count, each "
-             "against the first run of its thread count (the raw weights of last.pt, and results.csv row by row). "
+             f"--batch {args.batch} --workers {args.workers} --save-interval 0`, {args.runs} runs per thread count, "
+             "each against the first run of its thread count (the raw weights of last.pt, and results.csv row by "
+             "row). "
              "Produced by `python benchmarks/studies/repeatability.py`.", "",
              "| threads | run | tensors that differ | largest difference | first epoch whose results differ |",
              "|---|---|---|---|---|"]
@@ -86,7 +90,8 @@ def main() -> None:
         for r in rows:
             epoch = "-" if r["first_differing_epoch"] is None else r["first_differing_epoch"]
             lines.append(f"| {threads} | {r['run']} | {r['differ']} of {r['tensors']} | {r['max_abs_diff']:.1e} | {epoch} |")
-    write_answer(args.out, "repeatability", result, "\n".join(lines) + "\n")
+    stem = "repeatability" if args.workers == 0 else f"repeatability-workers{args.workers}"
+    write_answer(args.out, stem, result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
