@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 # Operator families for the breakdown; an op counts in the first family whose word its name holds.
@@ -165,7 +166,9 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
             node = node.cpu_parent
         fam[family] = fam.get(family, 0.0) + ev.self_cpu_time_total
         total += ev.self_cpu_time_total
-    convs = {kind: {"forward_gflop": g, "forward_s": 0.0, "backward_s": 0.0} for kind, g in gflop.items()}
+    convs: dict[str, dict[str, float]] = defaultdict(lambda: {"forward_gflop": 0.0, "forward_s": 0.0, "backward_s": 0.0})
+    for kind, g in gflop.items():
+        convs[kind]["forward_gflop"] = g
     for ev in prof.key_averages(group_by_input_shape=True):
         # oneDNN's forward takes (input, weight, ...), the backward (grad, input, weight, ...)
         shapes = ev.input_shapes
@@ -176,8 +179,8 @@ def _profile(step, x, t, model) -> tuple[dict[str, float], dict[str, dict[str, f
         else:
             continue
         kind = conv_kind(inp[1], w[1])
-        convs.setdefault(kind, {"forward_gflop": 0.0, "forward_s": 0.0, "backward_s": 0.0})[phase] += ev.self_cpu_time_total / 1e6
-    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}, convs
+        convs[kind][phase] += ev.self_cpu_time_total / 1e6
+    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])}, dict(convs)
 
 
 PEER = "yolov8n (Ultralytics) as Ultralytics trains it"
@@ -236,7 +239,8 @@ def main() -> None:
     record = {"cpu": cpu_description(), "settings": {k: v for k, v in vars(args).items()
                                if k not in ("worker", "channels_last", "profile", "plain_malloc", "aten_mish")},
               "load_avg": [load0, os.getloadavg()[0]], "date": time.strftime("%Y-%m-%d %H:%M"), "runs": runs,
-              "profile": profile.get("families", {}), "convolutions": profile.get("convolutions", {}), "reference": PEER, "peer": "ok" if peer_ok else
+              "profile": profile.get("families", {}), "convolutions": profile.get("convolutions", {}),
+              "reference": PEER, "peer": "ok" if peer_ok else
               f"skipped: Ultralytics is not importable in {args.peer_python}"}
     print(write_step_report(record, Path(args.out)))
 
